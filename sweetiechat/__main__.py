@@ -1,0 +1,5 @@
+"""``python -m sweetiechat`` runs the command line."""
+
+from sweetiechat.cli import main
+
+main()
