@@ -97,6 +97,8 @@ class DialogueMeta(BaseModel):
     """Tokens and cost."""
     counselor_fallbacks: int = 0
     """Supporter turns whose strategy came from the counselor's fallback, not its answer."""
+    crisis: bool = False
+    """True when the seeker spoke of self-harm or suicide (see :mod:`sweetiechat.safety`)."""
     emotion_type: str | None = None
     """ESConv's emotion label, when imported from ESConv."""
     survey_score: dict[str, Any] | None = None

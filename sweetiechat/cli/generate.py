@@ -1,9 +1,209 @@
-"""``sweetiechat generate`` (filled in by the role-play engine)."""
+"""``sweetiechat generate``: role-played dialogues at scale, with progress, resume and a
+summary; Ctrl-C stops cleanly."""
 
 from __future__ import annotations
 
+import asyncio
+import signal
+from collections import deque
+from pathlib import Path
+from typing import Any
+
 import typer
+from rich.console import Group
+from rich.panel import Panel
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from sweetiechat.cli._common import console, err_console
+from sweetiechat.config import GenerationConfig, load_config
+from sweetiechat.generate import RunState, agenerate_dialogues
+from sweetiechat.io import read_dialogues
+from sweetiechat.types import Dialogue
+
+COUNSELORS = ("likelihood", "served", "prompted", "none")
+
+
+def _overrides(
+    config: GenerationConfig, backend: str | None, base_url: str | None, model: str | None,
+    counselor: str | None,
+) -> GenerationConfig:  # fmt: skip
+    """Point every role (and, for openai, a prompted counselor) at one backend."""
+    data = config.model_dump(exclude_unset=True)
+    if backend or base_url or model:
+        defaults = data.get("defaults", {})
+        for key, value in (("backend", backend), ("base_url", base_url), ("model", model)):
+            if value is not None:
+                defaults[key] = value
+        data["defaults"] = defaults
+        for role in data.get("roles", {}).values():
+            for key in ("backend", "base_url", "model"):
+                role.pop(key, None)
+        if defaults.get("backend", "embedded") != "embedded":
+            data["counselor"] = {"kind": "prompted"}
+    if counselor:
+        data.setdefault("counselor", {})["kind"] = counselor
+    return load_config(None, **data)
+
+
+def render_dialogue(d: Dialogue) -> Panel:
+    """A dialogue as a rich panel: scenario, profile, then the turns with strategies."""
+    table = Table.grid(padding=(0, 1))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column()
+    for t in d.turns:
+        if t.role == "seeker":
+            table.add_row("[cyan]Seeker[/]", t.text)
+        else:
+            table.add_row("[green]Supporter[/]", f"[dim]\\[{t.strategy}][/] {t.text}")
+    head = f"[b]{d.problem_type.value}[/]\n[i]Scenario:[/] {d.scenario}\n[i]Profile:[/] {d.profile}"
+    return Panel(Group(head, "", table), title=d.id, expand=True)
+
+
+def _summary(state: RunState, out: Path) -> None:
+    total = state.ledger.total
+    table = Table(title="Generation summary", show_header=False)
+    table.add_row("output", str(out))
+    table.add_row("requested", str(state.requested))
+    table.add_row("already there (resumed)", str(state.skipped))
+    table.add_row("written now", str(state.written))
+    table.add_row("failed", str(len(state.failures)))
+    table.add_row("stopped early (Ctrl-C)", "yes" if state.interrupted else "no")
+    table.add_row("utterances", f"{state.turns:,} ({state.turns_per_s:.2f}/s)")
+    table.add_row("model calls", f"{total.calls:,} (retries {state.ledger.retries})")
+    table.add_row(
+        "tokens", f"{total.prompt_tokens:,} prompt + {total.completion_tokens:,} completion"
+    )
+    table.add_row("cost", f"${total.cost_usd:.4f}")
+    table.add_row("crisis dialogues", str(state.crisis))
+    table.add_row("counselor fallbacks", str(state.counselor_fallbacks))
+    table.add_row("wall time", f"{state.wall_s:.1f} s")
+    console.print(table)
+    for index, reason in sorted(state.failures.items())[:20]:
+        err_console.print(f"[red]failed[/] dialogue {index}: {reason}", highlight=False)
+
+
+async def _run(n: int, out: Path, config: GenerationConfig, resume: bool) -> RunState:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    presses = 0
+
+    def on_sigint() -> None:
+        nonlocal presses
+        presses += 1
+        if presses > 1:
+            raise KeyboardInterrupt
+        err_console.print("\n[yellow]stopping: finishing cleanly (Ctrl-C again to abort)[/]")
+        stop.set()
+
+    try:
+        loop.add_signal_handler(signal.SIGINT, on_sigint)
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+    except (NotImplementedError, RuntimeError):  # pragma: no cover - Windows
+        pass
+    state = RunState(requested=n)
+    columns: list[Any] = [
+        TextColumn("[bold]dialogues"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[stats]}"),
+    ]
+    with Progress(*columns, console=err_console, transient=False) as progress:
+        task = progress.add_task("generate", total=n, stats="")
+
+        def refresh() -> None:
+            total = state.ledger.total
+            tokens = total.prompt_tokens + total.completion_tokens
+            progress.update(
+                task,
+                completed=state.skipped + state.written,
+                stats=(
+                    f"{state.turns_per_s:.1f} turns/s · {tokens:,} tok · "
+                    f"{state.ledger.retries} retries · {len(state.failures)} failed"
+                ),
+            )
+
+        async def ticker() -> None:
+            while True:
+                refresh()
+                await asyncio.sleep(0.25)
+
+        ticking = asyncio.create_task(ticker())
+        try:
+            await agenerate_dialogues(n, out, config, resume=resume, state=state, stop=stop)
+        finally:
+            ticking.cancel()
+            refresh()
+    return state
+
+
+def generate(
+    n: int = typer.Option(10, "-n", help="How many dialogues the output should hold."),
+    out: Path = typer.Option(..., "-o", "--out", help="Output JSON-lines file."),
+    config_path: Path | None = typer.Option(None, "--config", help="TOML or YAML config file."),
+    concurrency: int | None = typer.Option(None, "--concurrency", help="Dialogues at once."),
+    seed: int | None = typer.Option(None, "--seed", help="Run seed (ids derive from it)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an existing output."),
+    backend: str | None = typer.Option(
+        None, "--backend", help="embedded or openai, for every role (overrides the config)."
+    ),
+    base_url: str | None = typer.Option(None, "--base-url", help="OpenAI-compatible server URL."),
+    model: str | None = typer.Option(None, "--model", help="Model name for every role."),
+    counselor: str | None = typer.Option(
+        None, "--counselor", help=f"Counselor kind: {', '.join(COUNSELORS)}."
+    ),
+    seed_dialogues: Path | None = typer.Option(
+        None, "--seed-dialogues", help="Seed pool S from this file (e.g. ESConv train.json)."
+    ),
+    problem_type: list[str] | None = typer.Option(
+        None, "--problem-type", help="Only these problem types (repeatable)."
+    ),
+    max_turns: int | None = typer.Option(None, "--max-turns", help="Seeker turns at most."),
+    min_turns: int | None = typer.Option(None, "--min-turns", help="Seeker turns at least."),
+    show: int = typer.Option(0, "--show", help="Print this many dialogues at the end."),
+) -> None:
+    """Generate strategy-annotated emotional-support dialogues by role-play.
+
+    With no config everything runs offline on the embedded SmolLM2 model:
+
+        sweetiechat generate -n 3 -o out.jsonl
+
+    Point every role at an OpenAI-compatible server (key from OPENAI_API_KEY):
+
+        sweetiechat generate -n 100 -o out.jsonl --backend openai --model gpt-4o-mini
+    """
+    if counselor is not None and counselor not in COUNSELORS:
+        raise typer.BadParameter(f"choose one of {', '.join(COUNSELORS)}", param_hint="--counselor")
+    if backend is not None and backend not in ("embedded", "openai"):
+        raise typer.BadParameter("choose embedded or openai", param_hint="--backend")
+    from sweetiechat.factory import preflight
+
+    base = load_config(
+        config_path,
+        concurrency=concurrency,
+        seed=seed,
+        seed_dialogues=str(seed_dialogues) if seed_dialogues else None,
+        problem_types={p: 1.0 for p in problem_type} if problem_type else None,
+        max_seeker_turns=max_turns,
+        min_seeker_turns=min_turns,
+    )
+    config = _overrides(base, backend, base_url, model, counselor)
+    if config.seed_dialogues:
+        next(iter(read_dialogues(config.seed_dialogues)))  # a bad file fails before any work
+    with console.status("checking backends and preparing models ..."):
+        preflight(config)
+    state = asyncio.run(_run(n, out, config, resume))
+    _summary(state, out)
+    if show:
+        for d in deque(read_dialogues(out), maxlen=show) if out.exists() else []:
+            console.print(render_dialogue(d))
+    if state.interrupted:
+        raise typer.Exit(130)
+    if state.failures:
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:
     """Add the command to ``app``."""
+    app.command("generate")(generate)

@@ -1,0 +1,109 @@
+"""The backend protocol and the adapter to LangChain chat models.
+
+>>> from langchain_core.language_models.fake_chat_models import FakeListChatModel
+>>> import asyncio
+>>> backend = as_backend(FakeListChatModel(responses=["Hello there."]))
+>>> asyncio.run(backend.acomplete([("user", "Hi")])).text
+'Hello there.'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage
+
+__all__ = ["ChatBackend", "Completion", "EmptyCompletionError", "LangChainBackend", "Message"]
+
+#: A chat message as ``(role, content)``, role one of ``system``, ``user``, ``assistant``.
+Message = tuple[str, str]
+
+
+class EmptyCompletionError(RuntimeError):
+    """The model answered with no text; :class:`~sweetiechat.backends.Retrying` retries it."""
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A model's answer with its accounting."""
+
+    text: str
+    """The generated text."""
+    model: str = ""
+    """The model that produced it."""
+    prompt_tokens: int = 0
+    """Input tokens, as the provider reports them (0 when unknown)."""
+    completion_tokens: int = 0
+    """Output tokens, as the provider reports them (0 when unknown)."""
+    top_logprobs: list[dict[str, float]] = field(default_factory=list)
+    """Per generated token, the top alternatives and their log-probabilities (when asked)."""
+
+
+@runtime_checkable
+class ChatBackend(Protocol):
+    """Anything that turns chat messages into a :class:`Completion`."""
+
+    name: str
+    """A label for logs and metadata (the model name; never a key)."""
+
+    async def acomplete(self, messages: Sequence[Message], **options: Any) -> Completion:
+        """Answer ``messages``. ``options`` are passed to the model call (``max_tokens``,
+        ``temperature``, ``logprobs``, ``extra_body`` ...)."""
+        ...
+
+
+def _model_name(model: BaseChatModel) -> str:
+    for attr in ("model_name", "model", "model_id"):
+        value = getattr(model, attr, None)
+        if isinstance(value, str) and value:
+            return value
+    return type(model).__name__
+
+
+def _top_logprobs(message: AIMessage) -> list[dict[str, float]]:
+    content = (message.response_metadata.get("logprobs") or {}).get("content") or []
+    return [
+        {alt["token"]: float(alt["logprob"]) for alt in tok.get("top_logprobs") or []}
+        or {tok["token"]: float(tok["logprob"])}
+        for tok in content
+    ]
+
+
+class LangChainBackend:
+    """Adapts any LangChain ``BaseChatModel`` (``ChatOpenAI``, ``ChatOllama`` ...).
+
+    Args:
+        model: the chat model. For ``ChatOpenAI`` set ``max_retries=0`` and let
+            :class:`~sweetiechat.backends.Retrying` retry, so retries are counted.
+        name: label for metadata; defaults to the model's name.
+    """
+
+    def __init__(self, model: BaseChatModel, *, name: str | None = None) -> None:
+        self.model = model
+        self.name = name or _model_name(model)
+
+    async def acomplete(self, messages: Sequence[Message], **options: Any) -> Completion:
+        reply = await self.model.ainvoke(list(messages), **options)
+        if not isinstance(reply, AIMessage):  # pragma: no cover - LangChain contract
+            raise TypeError(f"{self.name} returned {type(reply).__name__}, not AIMessage")
+        text = reply.content if isinstance(reply.content, str) else str(reply.text)
+        if not text.strip():
+            raise EmptyCompletionError(f"{self.name} returned empty content")
+        usage: dict[str, Any] = dict(reply.usage_metadata or {})
+        return Completion(
+            text=text,
+            model=str(reply.response_metadata.get("model_name") or self.name),
+            prompt_tokens=int(usage.get("input_tokens", 0)),
+            completion_tokens=int(usage.get("output_tokens", 0)),
+            top_logprobs=_top_logprobs(reply),
+        )
+
+
+def as_backend(model: ChatBackend | BaseChatModel) -> ChatBackend:
+    """Wrap a LangChain chat model; return a backend unchanged."""
+    if isinstance(model, BaseChatModel):
+        return LangChainBackend(model)
+    return model

@@ -1,0 +1,215 @@
+"""The generation config: one TOML or YAML file, validated by pydantic; CLI flags override it.
+
+```toml
+concurrency = 16
+seed = 7
+
+[defaults]                       # every role, unless a role overrides it
+backend = "openai"               # embedded | openai | langchain
+model = "gpt-4o-mini"
+api_key_env = "OPENAI_API_KEY"   # the variable's NAME; the key itself never goes here
+requests_per_minute = 500
+
+[roles.seeker]
+temperature = 0.9
+
+[counselor]
+kind = "served"                  # likelihood | served | prompted | none
+base_url = "http://127.0.0.1:8000/v1"
+model = "counselor"              # the LoRA adapter's name in vLLM
+api_key_env = ""                 # no key
+```
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from sweetiechat.errors import ConfigError
+from sweetiechat.taxonomy import ProblemType, UnknownLabelError, parse_problem_type
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+__all__ = ["ROLES", "CounselorConfig", "GenerationConfig", "RoleConfig", "load_config"]
+
+ROLES = ("seeker", "supporter", "scenario_writer", "profile_writer")
+
+#: US dollars per million (prompt, completion) tokens; override or extend with ``[prices]``.
+DEFAULT_PRICES: dict[str, tuple[float, float]] = {
+    "gpt-4o-mini": (0.15, 0.60),
+    "gpt-4o": (2.50, 10.00),
+    "gpt-4.1-mini": (0.40, 1.60),
+    "gpt-4.1": (2.00, 8.00),
+    "gpt-3.5-turbo": (0.50, 1.50),
+}
+
+
+class RoleConfig(BaseModel):
+    """How one role reaches its model. Unset fields fall back to ``[defaults]``."""
+
+    def sampling(self) -> tuple[float, int]:
+        """(temperature, max_tokens), with the backend's defaults filled in."""
+        embedded = self.backend == "embedded"
+        temperature = (
+            self.temperature if self.temperature is not None else (0.5 if embedded else 0.7)
+        )
+        max_tokens = self.max_tokens if self.max_tokens is not None else (64 if embedded else 150)
+        return temperature, max_tokens
+
+    model_config = ConfigDict(extra="forbid")
+
+    backend: Literal["embedded", "openai", "langchain"] = "embedded"
+    """``embedded`` (SmolLM2, offline), ``openai`` (OpenAI or any OpenAI-compatible server:
+    vLLM, llama.cpp, Ollama), or ``langchain`` (any LangChain chat model class)."""
+    model: str | None = None
+    """Model name; for ``embedded`` a local checkpoint folder (default: SmolLM2)."""
+    base_url: str | None = None
+    """An OpenAI-compatible server's URL, e.g. ``http://127.0.0.1:8000/v1``."""
+    api_key_env: str = "OPENAI_API_KEY"
+    """The environment variable holding the key; ``""`` for servers without keys."""
+    provider: str | None = None
+    """For ``langchain``: ``"module:Class"``, e.g. ``"langchain_ollama:ChatOllama"``."""
+    provider_kwargs: dict[str, Any] = Field(default_factory=dict)
+    """For ``langchain``: keyword arguments of that class (no secrets: use env variables)."""
+    temperature: float | None = None
+    """Sampling temperature (default: 0.7 for servers, 0.5 for the embedded model)."""
+    max_tokens: int | None = None
+    """Longest answer in tokens (default: 150 for servers, 64 for the embedded model)."""
+    timeout: float = 60.0
+    """Seconds before a request is abandoned (and retried)."""
+    attempts: int = Field(default=6, ge=1)
+    """Tries per request for transient failures."""
+    wait_max: float = 30.0
+    """Longest backoff between tries (also caps ``Retry-After``)."""
+    requests_per_minute: float | None = None
+    tokens_per_minute: float | None = None
+
+
+class CounselorConfig(RoleConfig):
+    """The counselor: a role config plus the kind of counselor."""
+
+    kind: Literal["likelihood", "served", "prompted", "none"] = "likelihood"
+    """``likelihood`` (local LM scores the 8 names), ``served`` (vLLM LoRA endpoint),
+    ``prompted`` (a chat model asked to choose) or ``none`` (the supporter picks)."""
+    adapter: str | None = None
+    """For ``likelihood``: a LoRA adapter folder (the trained counselor)."""
+    mode: Literal["choice", "logprobs"] = "choice"
+    """For ``served``: constrained choice or first-token ``top_logprobs``."""
+    normalize: Literal["sum", "mean"] = "sum"
+    """For ``likelihood``: joint log-likelihood (paper) or per-token mean."""
+    sample_temperature: float | None = None
+    """For ``likelihood``: 0 takes the argmax (the paper); above 0 samples. Default: 0 with
+    an adapter, 1.0 without one (an untrained model's argmax is nearly always one name)."""
+
+
+class GenerationConfig(BaseModel):
+    """Everything ``sweetiechat generate`` needs besides ``-n`` and ``-o``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    defaults: RoleConfig = Field(default_factory=RoleConfig)
+    roles: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Per-role overrides of ``defaults`` (keys: seeker, supporter, scenario_writer,
+    profile_writer)."""
+    counselor: dict[str, Any] = Field(default_factory=dict)
+    """Counselor settings (see :class:`CounselorConfig`); unset fields come from defaults."""
+    concurrency: int = Field(default=4, ge=1)
+    seed: int = 0
+    max_seeker_turns: int = Field(default=10, ge=1)
+    min_seeker_turns: int = Field(default=3, ge=1)
+    window: int = Field(default=6, ge=1)
+    max_sentences: int = Field(default=3, ge=1)
+    dialogue_attempts: int = Field(default=3, ge=1)
+    """Tries per dialogue before it is reported as failed."""
+    problem_types: dict[str, float] | None = None
+    """Sampling weights by problem type; default: the original dataset's mix."""
+    seed_dialogues: str | None = None
+    """ESConv train split (or any dialogue file) for seed pool S; default: built-in seeds."""
+    prompts_dir: str | None = None
+    """A folder of prompt files overriding the built-in ones."""
+    prices: dict[str, tuple[float, float]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check(self) -> GenerationConfig:
+        unknown = set(self.roles) - set(ROLES)
+        if unknown:
+            raise ValueError(f"unknown role(s) {sorted(unknown)}; roles are {', '.join(ROLES)}")
+        if self.min_seeker_turns > self.max_seeker_turns:
+            raise ValueError("min_seeker_turns is larger than max_seeker_turns")
+        for role in ROLES:
+            self.role(role)
+        self.counselor_config()
+        self.weights()
+        return self
+
+    def role(self, name: str) -> RoleConfig:
+        """The effective config of ``name``: defaults updated by its overrides."""
+        merged = {**self.defaults.model_dump(exclude_unset=True), **self.roles.get(name, {})}
+        return RoleConfig.model_validate(merged)
+
+    def counselor_config(self) -> CounselorConfig:
+        """The effective counselor config."""
+        merged = {**self.defaults.model_dump(exclude_unset=True), **self.counselor}
+        return CounselorConfig.model_validate(merged)
+
+    def weights(self) -> dict[ProblemType, float] | None:
+        """Problem-type weights, parsed (``None``: the default mix)."""
+        if self.problem_types is None:
+            return None
+        try:
+            return {parse_problem_type(k): float(v) for k, v in self.problem_types.items()}
+        except UnknownLabelError as err:
+            raise ValueError(str(err)) from None
+
+    def all_prices(self) -> dict[str, tuple[float, float]]:
+        """Built-in prices updated with the config's."""
+        return {**DEFAULT_PRICES, **self.prices}
+
+    def signature(self) -> dict[str, Any]:
+        """The settings that shape a run (no secrets: key variables are names only)."""
+        return json.loads(self.model_dump_json(exclude={"concurrency"}))
+
+
+def _explain(err: ValidationError) -> str:
+    first = err.errors()[0]
+    field = ".".join(str(p) for p in first["loc"]) or "config"
+    return f"{field}: {first['msg'].removeprefix('Value error, ')}"
+
+
+def load_config(path: str | Path | None, **overrides: Any) -> GenerationConfig:
+    """Read a TOML or YAML config (or none), apply ``overrides`` (non-``None`` values) on top.
+
+    Raises:
+        ConfigError: the file is missing, unreadable or invalid; the message names the field.
+    """
+    data: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such config file")
+        text = path.read_text(encoding="utf-8")
+        try:
+            if path.suffix in (".yaml", ".yml"):
+                import yaml
+
+                data = yaml.safe_load(text) or {}
+            else:
+                data = tomllib.loads(text)
+        except Exception as err:  # both parsers' errors say where
+            raise ConfigError(f"{path}: cannot parse ({err})".replace("\n", " ")) from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: expected a table of settings")
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return GenerationConfig.model_validate(data)
+    except ValidationError as err:
+        where = str(path) if path is not None else "settings"
+        raise ConfigError(f"{where}: {_explain(err)}") from None

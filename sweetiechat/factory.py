@@ -1,0 +1,203 @@
+"""Build backends and agents from a :class:`~sweetiechat.config.GenerationConfig`, and check
+before any work that keys are set and servers answer."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from sweetiechat.agents.counselor import CounselorAgent, PromptedCounselor, ServedCounselor
+from sweetiechat.agents.seeker import SeekerAgent
+from sweetiechat.agents.supporter import FreeSupporterAgent, SupporterAgent
+from sweetiechat.agents.writers import ProfileWriter, ScenarioWriter
+from sweetiechat.backends.base import ChatBackend, LangChainBackend
+from sweetiechat.backends.wrappers import Metered, RateLimited, Retrying, UsageLedger
+from sweetiechat.config import ROLES, GenerationConfig, RoleConfig
+from sweetiechat.errors import ConfigError
+
+__all__ = ["Team", "build_backend", "build_team", "preflight"]
+
+_NO_KEY = "not-needed"
+
+
+def _api_key(cfg: RoleConfig, role: str) -> str:
+    if not cfg.api_key_env:
+        return _NO_KEY
+    value = os.environ.get(cfg.api_key_env)
+    if not value:
+        raise ConfigError(
+            f"environment variable {cfg.api_key_env} is not set (needed by the {role}); "
+            f'export it, or set api_key_env = "" for a server without keys'
+        )
+    return value
+
+
+def _chat_model(cfg: RoleConfig, role: str, shared: dict[Any, Any]) -> Any:
+    temperature, max_tokens = cfg.sampling()
+    if cfg.backend == "embedded":
+        from sweetiechat.backends.local import EMBEDDED, LocalChatModel
+
+        key = ("embedded", cfg.model, temperature, max_tokens)
+        if key not in shared:  # one instance per setting, so concurrent calls batch together
+            shared[key] = LocalChatModel(
+                model_path=cfg.model or EMBEDDED, temperature=temperature, max_new_tokens=max_tokens
+            )
+        return shared[key]
+    if cfg.backend == "openai":
+        from langchain_openai import ChatOpenAI
+        from pydantic import SecretStr
+
+        if not cfg.model:
+            raise ConfigError(f"the {role} uses backend openai but sets no model; add --model")
+        return ChatOpenAI(
+            model=cfg.model,
+            base_url=cfg.base_url,
+            api_key=SecretStr(_api_key(cfg, role)),
+            temperature=temperature,
+            max_completion_tokens=max_tokens,
+            timeout=cfg.timeout,
+            max_retries=0,  # sweetiechat's Retrying retries, and counts
+        )
+    if not cfg.provider or ":" not in cfg.provider:
+        raise ConfigError(f"the {role} uses backend langchain: set provider = 'module:Class'")
+    module, _, cls = cfg.provider.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module), cls)
+    except (ImportError, AttributeError) as err:
+        raise ConfigError(
+            f"the {role}'s provider {cfg.provider!r} cannot be imported: {err}"
+        ) from None
+    return factory(**cfg.provider_kwargs)
+
+
+def build_backend(
+    cfg: RoleConfig, role: str, ledger: UsageLedger, shared: dict[Any, Any] | None = None
+) -> ChatBackend:
+    """A backend for ``role``: ``Metered(RateLimited(Retrying(model)))``."""
+    shared = {} if shared is None else shared
+    backend: ChatBackend = LangChainBackend(_chat_model(cfg, role, shared))
+    if cfg.backend != "embedded":
+        backend = Retrying(
+            backend, attempts=cfg.attempts, wait_max=cfg.wait_max, on_retry=ledger.count_retry
+        )
+    if cfg.requests_per_minute or cfg.tokens_per_minute:
+        backend = RateLimited(
+            backend,
+            requests_per_minute=cfg.requests_per_minute,
+            tokens_per_minute=cfg.tokens_per_minute,
+        )
+    return Metered(backend, ledger)
+
+
+@dataclass
+class Team:
+    """The agents of a generation run."""
+
+    seeker: SeekerAgent
+    supporter: SupporterAgent | FreeSupporterAgent
+    counselor: CounselorAgent | None
+    scenario_writer: ScenarioWriter
+    profile_writer: ProfileWriter
+    ledger: UsageLedger
+
+
+def build_team(config: GenerationConfig, ledger: UsageLedger | None = None) -> Team:
+    """Build every agent of ``config``; raises :class:`ConfigError` for missing keys."""
+    ledger = ledger or UsageLedger(prices=config.all_prices())
+    shared: dict[Any, Any] = {}
+    backends = {r: build_backend(config.role(r), r, ledger, shared) for r in ROLES}
+    common: dict[str, Any] = {
+        "prompts_dir": config.prompts_dir,
+        "window": config.window,
+        "max_sentences": config.max_sentences,
+    }
+    c = config.counselor_config()
+    counselor: CounselorAgent | None
+    if c.kind == "none":
+        counselor = None
+    elif c.kind == "likelihood":
+        from sweetiechat.agents.likelihood import LikelihoodCounselor
+
+        counselor = LikelihoodCounselor(
+            c.model if c.backend == "embedded" and c.model else "embedded",
+            adapter=c.adapter,
+            normalize=c.normalize,
+            temperature=c.sample_temperature
+            if c.sample_temperature is not None
+            else (0.0 if c.adapter else 1.0),
+            prompts_dir=config.prompts_dir,
+            window=config.window,
+        )
+    else:
+        backend = build_backend(c, "counselor", ledger, shared)
+        if c.kind == "served":
+            counselor = ServedCounselor(
+                backend, mode=c.mode, prompts_dir=config.prompts_dir, window=config.window
+            )
+        else:
+            counselor = PromptedCounselor(
+                backend, prompts_dir=config.prompts_dir, window=config.window
+            )
+    supporter: SupporterAgent | FreeSupporterAgent
+    if counselor is None:
+        supporter = FreeSupporterAgent(backends["supporter"], **common)
+    else:
+        supporter = SupporterAgent(backends["supporter"], **common)
+    return Team(
+        seeker=SeekerAgent(backends["seeker"], **common),
+        supporter=supporter,
+        counselor=counselor,
+        scenario_writer=ScenarioWriter(backends["scenario_writer"], **common),
+        profile_writer=ProfileWriter(backends["profile_writer"], **common),
+        ledger=ledger,
+    )
+
+
+def preflight(config: GenerationConfig, timeout: float = 5.0) -> None:
+    """Fail fast, before any work: keys set, OpenAI-compatible servers reachable, the
+    embedded model installed.
+
+    Raises:
+        ConfigError: one line saying which role, what is wrong and what to do.
+    """
+    import httpx
+
+    from sweetiechat.backends.local import embedded_model_dir, require_local
+
+    checked: set[str] = set()
+    uses_embedded = False
+    roles = [(r, config.role(r)) for r in ROLES]
+    c = config.counselor_config()
+    if c.kind in ("served", "prompted"):
+        roles.append(("counselor", c))
+    for role, cfg in roles:
+        if cfg.backend == "openai":
+            key = _api_key(cfg, role)
+            if not cfg.base_url or cfg.base_url in checked:
+                continue
+            checked.add(cfg.base_url)
+            url = cfg.base_url.rstrip("/") + "/models"
+            try:
+                response = httpx.get(
+                    url, timeout=timeout, headers={"Authorization": f"Bearer {key}"}
+                )
+            except httpx.HTTPError as err:
+                raise ConfigError(
+                    f"cannot reach {cfg.base_url} (the {role}'s base URL): "
+                    f"{type(err).__name__}; check the URL and that the server is running"
+                ) from None
+            if response.status_code in (401, 403):
+                raise ConfigError(
+                    f"{cfg.base_url} rejected the key in {cfg.api_key_env} (the {role}); "
+                    "check the variable"
+                )
+        elif cfg.backend == "embedded":
+            uses_embedded = uses_embedded or not cfg.model
+            require_local()
+    if c.kind == "likelihood":
+        uses_embedded = uses_embedded or c.backend != "embedded" or not c.model
+        require_local()
+    if uses_embedded:
+        embedded_model_dir()  # converts the GGUF file once, before the run starts
