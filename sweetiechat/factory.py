@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import importlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sweetiechat.agents.counselor import CounselorAgent, PromptedCounselor, ServedCounselor
@@ -47,11 +47,21 @@ def _chat_model(cfg: RoleConfig, role: str, shared: dict[Any, Any]) -> Any:
         return shared[key]
     if cfg.backend == "openai":
         from langchain_openai import ChatOpenAI
+        from openai import DefaultAsyncHttpxClient
         from pydantic import SecretStr
 
         if not cfg.model:
             raise ConfigError(f"the {role} uses backend openai but sets no model; add --model")
+        # A client of our own: langchain-openai's shared default is bound to the first event
+        # loop, so a second run in the same process would fail with "Event loop is closed".
+        # Roles that talk to the same server share one connection pool.
+        key = ("http", cfg.base_url, cfg.timeout)
+        if key not in shared:
+            shared[key] = DefaultAsyncHttpxClient(timeout=cfg.timeout)
+            shared.setdefault("clients", []).append(shared[key])
+        client = shared[key]
         return ChatOpenAI(
+            http_async_client=client,
             model=cfg.model,
             base_url=cfg.base_url,
             api_key=SecretStr(_api_key(cfg, role)),
@@ -101,6 +111,14 @@ class Team:
     scenario_writer: ScenarioWriter
     profile_writer: ProfileWriter
     ledger: UsageLedger
+    clients: list[Any] = field(default_factory=list)
+    """HTTP clients to close when the run ends."""
+
+    async def aclose(self) -> None:
+        """Close the HTTP clients the team opened."""
+        for client in self.clients:
+            await client.aclose()
+        self.clients.clear()
 
 
 def build_team(config: GenerationConfig, ledger: UsageLedger | None = None) -> Team:
@@ -152,6 +170,7 @@ def build_team(config: GenerationConfig, ledger: UsageLedger | None = None) -> T
         scenario_writer=ScenarioWriter(backends["scenario_writer"], **common),
         profile_writer=ProfileWriter(backends["profile_writer"], **common),
         ledger=ledger,
+        clients=shared.get("clients", []),
     )
 
 

@@ -242,6 +242,7 @@ async def agenerate_dialogues(
     config = config or GenerationConfig()
     out = Path(out)
     done, folder = _prepare_run(out, config, resume, n)
+    own_team = team is None
     team = team or build_team(config, state.ledger if state else None)
     state = state or RunState(requested=n, ledger=team.ledger)
     state.ledger = team.ledger
@@ -271,6 +272,8 @@ async def agenerate_dialogues(
                 waiter.cancel()
             await asyncio.gather(everything, return_exceptions=True)  # and collects them
             pools.close()
+            if own_team:
+                await team.aclose()
             state.wall_s = state.elapsed
     return state
 

@@ -13,8 +13,8 @@ from sweetiechat.backends import (
     RateLimited,
     Retrying,
     UsageLedger,
+    wrappers,
 )
-from sweetiechat.backends import wrappers
 from sweetiechat.backends.wrappers import DIALOGUE_USAGE, is_retryable, retry_after_seconds
 from sweetiechat.testing import FaultConfig, OpenAITestServer
 from sweetiechat.types import Usage

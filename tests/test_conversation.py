@@ -104,7 +104,7 @@ def test_arun_in_a_running_loop_and_run_says_await():
 
     async def notebook():
         d = await conv.arun()
-        with pytest.raises(RuntimeError, match="await conversation.arun"):
+        with pytest.raises(RuntimeError, match=r"await conversation\.arun"):
             conv.run()
         return d
 

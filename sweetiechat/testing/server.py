@@ -82,6 +82,7 @@ class _Shared:
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # no 40 ms delayed-ACK stalls between header and body
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
@@ -102,7 +103,16 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, json.dumps(obj).encode(), headers)
 
     def do_GET(self) -> None:
-        if self.path.rstrip("/").endswith("/models"):
+        if self.path.rstrip("/").endswith("/stats"):
+            shared = self.server.shared
+            with shared.lock:
+                stats = {
+                    "calls": sum(shared.calls.values()),
+                    "by_role": dict(shared.calls),
+                    "faults": dict(shared.injected),
+                }
+            self._json(200, stats)
+        elif self.path.rstrip("/").endswith("/models"):
             data = [
                 {"id": m, "object": "model", "owned_by": "sweetiechat"}
                 for m in self.server.shared.models
