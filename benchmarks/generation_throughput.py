@@ -16,10 +16,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _report import machine, update_section  # noqa: E402
+from _report import machine, update_section
 
-from sweetiechat.config import GenerationConfig  # noqa: E402
-from sweetiechat.generate import generate_dialogues  # noqa: E402
+from sweetiechat.config import GenerationConfig
+from sweetiechat.generate import generate_dialogues
 
 LATENCY = 0.5
 TURNS = 3  # seeker turns per dialogue, fixed (min = max) so every dialogue costs the same
@@ -125,7 +125,8 @@ def main() -> None:
         f"({rows[0]['calls']:.0f} model calls: scenario, profile, seeker, prompted counselor, "
         "supporter). Ideal = concurrency × 60 s / (calls per dialogue × latency).",
         "",
-        "| concurrency | dialogues | wall (s) | dialogues/min | ideal | % of ideal | × sequential |",
+        "| concurrency | dialogues | wall (s) | dialogues/min | ideal | % of ideal "
+        "| × sequential |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in rows:

@@ -55,11 +55,11 @@ def _chat_model(cfg: RoleConfig, role: str, shared: dict[Any, Any]) -> Any:
         # A client of our own: langchain-openai's shared default is bound to the first event
         # loop, so a second run in the same process would fail with "Event loop is closed".
         # Roles that talk to the same server share one connection pool.
-        key = ("http", cfg.base_url, cfg.timeout)
-        if key not in shared:
-            shared[key] = DefaultAsyncHttpxClient(timeout=cfg.timeout)
-            shared.setdefault("clients", []).append(shared[key])
-        client = shared[key]
+        pool = ("http", cfg.base_url, cfg.timeout)
+        if pool not in shared:
+            shared[pool] = DefaultAsyncHttpxClient(timeout=cfg.timeout)
+            shared.setdefault("clients", []).append(shared[pool])
+        client = shared[pool]
         return ChatOpenAI(
             http_async_client=client,
             model=cfg.model,

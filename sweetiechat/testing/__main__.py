@@ -6,6 +6,7 @@ Prints the base URL on its first line, then serves until interrupted.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 import threading
@@ -26,10 +27,8 @@ def main(argv: list[str] | None = None) -> None:
     print(server.base_url, flush=True)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         done.wait()
-    except KeyboardInterrupt:
-        pass
     server.stop()
     sys.exit(0)
 
