@@ -76,7 +76,13 @@ def python_loop(texts: list[str]) -> float:
     rows = []
     for i in range(matrix.shape[0]):
         start, end = matrix.indptr[i], matrix.indptr[i + 1]
-        rows.append(dict(zip(matrix.indices[start:end].tolist(), matrix.data[start:end].tolist())))
+        rows.append(
+            dict(
+                zip(
+                    matrix.indices[start:end].tolist(), matrix.data[start:end].tolist(), strict=True
+                )
+            )
+        )
     total, pairs = 0.0, 0
     for i in range(len(rows)):
         a = rows[i]

@@ -27,7 +27,10 @@ _PATTERNS = [
     r"\boverdos\w*",
     r"\b(?:don'?t|do not) want to (?:live|be alive|exist|wake up)\b",
     r"\bbetter off (?:dead|without me)\b",
+    r"\bbetter off if i (?:was|were|wasn'?t|weren'?t) (?:dead|here|around|alive)\b",
     r"\b(?:wish|want) (?:i was|i were|to be) dead\b",
+    r"\b(?:want|wanted|wanting|going) to die\b",
+    r"\bwish i (?:was|were|had) never (?:been )?born\b",
     r"\bno (?:reason|point) (?:to|in) (?:live|living|go on|going on)\b",
 ]
 _CRISIS = re.compile("|".join(_PATTERNS), re.IGNORECASE)

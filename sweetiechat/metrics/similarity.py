@@ -6,9 +6,9 @@ formed; each block's values go straight into histogram bins. Memory is ``block Ã
 ``block Ã— vocabulary`` floats, and every pair ``i < j`` is counted once. The mean is
 exact; the median is read from the histogram (resolution ``1 / bins``).
 
->>> h = pairwise_similarity(["a b c", "a b d", "x y z"])
+>>> h = pairwise_similarity(["tired sad alone", "tired sad angry", "happy calm rested"])
 >>> h.pairs, round(h.mean, 3)
-(3, 0.167)
+(3, 0.179)
 """
 
 from __future__ import annotations
@@ -65,11 +65,21 @@ class SimilarityHistogram:
 
 
 def tfidf(texts: Sequence[str], **options: Any) -> Any:
-    """L2-normalised TF-IDF vectors (scipy CSR, float32) of ``texts``."""
+    """L2-normalised TF-IDF vectors (scipy CSR, float32) of ``texts``.
+
+    Texts without any word (of 2+ characters) get all-zero vectors, so their similarity to
+    anything is 0 rather than an error.
+    """
+    from scipy.sparse import csr_matrix
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     vectorizer = TfidfVectorizer(dtype=np.float32, **options)
-    return vectorizer.fit_transform(texts)
+    try:
+        return vectorizer.fit_transform(texts)
+    except ValueError as err:
+        if "empty vocabulary" not in str(err):
+            raise
+        return csr_matrix((len(texts), 1), dtype=np.float32)
 
 
 def pairwise_similarity(
