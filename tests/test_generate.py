@@ -229,3 +229,16 @@ def test_config_file_sets_roles_and_flags_override(tmp_path):
     c = cfg.counselor_config()
     assert (c.kind, c.model, c.backend) == ("served", "counselor", "openai")
     assert "sk-" not in json.dumps(cfg.signature())
+
+
+def test_api_key_never_reaches_outputs_logs_or_metadata(tmp_path):
+    secret = "sk-very-secret-key-123"
+    out = tmp_path / "s.jsonl"
+    with OpenAITestServer() as server:
+        proc = cli(*server_args(server, out, 2), "--show", "1", env={"OPENAI_API_KEY": secret})
+        stdout, stderr = proc.communicate(timeout=120)
+        bodies = json.dumps(server.requests)
+    assert proc.returncode == 0, stderr
+    files = [out, *run_folder(out).iterdir()]
+    assert all(secret not in f.read_text() for f in files)
+    assert secret not in stdout and secret not in stderr and secret not in bodies
