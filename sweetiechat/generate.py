@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,14 +26,42 @@ from sweetiechat._async import run_sync
 from sweetiechat.backends.wrappers import DIALOGUE_USAGE, UsageLedger
 from sweetiechat.config import GenerationConfig
 from sweetiechat.conversation import Conversation
-from sweetiechat.errors import ConfigError
+from sweetiechat.errors import ConfigError, UserError
 from sweetiechat.factory import Team, build_team
 from sweetiechat.io import JsonlWriter, existing_ids
-from sweetiechat.pools import SeedPools, scenarios_from_file
+from sweetiechat.pools import SeedPools
 from sweetiechat.taxonomy import PROBLEM_TYPE_WEIGHTS, ProblemType
 from sweetiechat.types import Dialogue, DialogueMeta, Scenario, Usage
 
-__all__ = ["RunState", "agenerate_dialogues", "dialogue_id", "generate_dialogues", "run_folder"]
+__all__ = [
+    "RunAborted",
+    "RunState",
+    "agenerate_dialogues",
+    "check_output",
+    "dialogue_id",
+    "generate_dialogues",
+    "run_folder",
+]
+
+
+class RunAborted(UserError):
+    """An error no retry can fix (401, 403, 404): the run stops; what is written is kept."""
+
+
+def is_fatal(err: BaseException) -> bool:
+    """True for an authentication, permission or missing-model error."""
+    return getattr(err, "status_code", None) in (401, 403, 404)
+
+
+_KEYLIKE = re.compile(r"(sk|pk|rk|key|hf|gsk|xai)[-_][A-Za-z0-9_\-*]{6,}", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """Remove anything that looks like an API key, and the values of key variables."""
+    for name, value in os.environ.items():
+        if value and len(value) >= 8 and ("KEY" in name or "TOKEN" in name or "SECRET" in name):
+            text = text.replace(value, "[redacted]")
+    return _KEYLIKE.sub("[redacted]", text)
 
 
 def dialogue_id(seed: int, index: int) -> str:
@@ -158,9 +188,15 @@ class _Run:
                         dialogue = await self.one(index)
                     except asyncio.CancelledError:
                         raise
-                    except Exception as err:  # one failed dialogue must not stop the run
+                    except Exception as err:  # one failed dialogue must not stop the run ...
+                        if is_fatal(err):  # ... unless no dialogue can succeed
+                            raise RunAborted(
+                                f"stopped: {redact(f'{type(err).__name__}: {err}')[:300]} "
+                                "(a bad key, a missing model or a forbidden request: fix the "
+                                "settings and rerun with --resume)"
+                            ) from None
                         self.state.ledger.errors += 1
-                        reasons.append(f"{type(err).__name__}: {err}"[:300])
+                        reasons.append(redact(f"{type(err).__name__}: {err}")[:300])
                         continue
                     problem = _valid(dialogue, self.min_turns)
                     if problem:
@@ -185,11 +221,14 @@ class _Run:
                 self.state.in_flight -= 1
 
 
-def _prepare_run(
-    out: Path, config: GenerationConfig, resume: bool, n: int
-) -> tuple[set[str], Path]:
-    folder = run_folder(out)
-    settings = folder / "run.json"
+def check_output(out: str | Path, config: GenerationConfig, resume: bool) -> set[str]:
+    """The ids already in ``out``; refuses to overwrite without ``resume`` or to resume with
+    another seed.
+
+    Raises:
+        ConfigError: what to pass instead.
+    """
+    out = Path(out)
     done: set[str] = set()
     if out.exists() and out.stat().st_size > 0:
         if not resume:
@@ -197,13 +236,23 @@ def _prepare_run(
                 f"{out} already exists; pass --resume to continue that run, or choose another -o"
             )
         done = existing_ids(out)
+    settings = run_folder(out) / "run.json"
     if resume and settings.is_file():
         previous = json.loads(settings.read_text())
         if previous.get("seed") != config.seed:
             raise ConfigError(
                 f"{out} was generated with --seed {previous.get('seed')}; resume with that seed"
             )
+    return done
+
+
+def _prepare_run(
+    out: Path, config: GenerationConfig, resume: bool, n: int
+) -> tuple[set[str], Path]:
+    done = check_output(out, config, resume)
+    folder = run_folder(out)
     folder.mkdir(parents=True, exist_ok=True)
+    settings = folder / "run.json"
     tmp = settings.with_name("run.json.tmp")
     tmp.write_text(
         json.dumps({"seed": config.seed, "n": n, "config": config.signature()}, indent=2)
@@ -251,8 +300,7 @@ async def agenerate_dialogues(
     state.skipped = n - len(todo)
     if on_start:
         on_start(state)
-    seeds = scenarios_from_file(config.seed_dialogues) if config.seed_dialogues else None
-    pools = SeedPools(folder, scenarios=seeds)
+    pools = SeedPools(folder, seed_dialogues=config.seed_dialogues)
     queue: asyncio.Queue[int] = asyncio.Queue()
     for index in todo:
         queue.put_nowait(index)
@@ -270,11 +318,13 @@ async def agenerate_dialogues(
             everything.cancel()  # cancels the unfinished workers
             if waiter is not None:
                 waiter.cancel()
-            await asyncio.gather(everything, return_exceptions=True)  # and collects them
+            outcomes = await asyncio.gather(everything, return_exceptions=True)
             pools.close()
             if own_team:
                 await team.aclose()
             state.wall_s = state.elapsed
+    if isinstance(outcomes[0], RunAborted):
+        raise outcomes[0]
     return state
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import random
 import threading
+import warnings
 from collections import defaultdict
 from collections.abc import Iterable
 from importlib.resources import files
@@ -63,8 +64,10 @@ def scenarios_from_file(path: str | Path) -> list[Scenario]:
 class SeedPools:
     """The two pools of one run, persisted in ``folder``.
 
-    On first use the folder is filled with the initial pools; afterwards they are read back,
-    so ``--resume`` continues where the run stopped. Safe to use from concurrent tasks.
+    On first use the folder is filled with the initial pools (S: ``scenarios``, else the
+    dialogues of ``seed_dialogues``, else the built-in seeds; C: ``profiles`` or the built-in
+    ones); afterwards they are read back, so ``--resume`` continues where the run stopped.
+    Safe to use from concurrent tasks.
     """
 
     def __init__(
@@ -72,13 +75,19 @@ class SeedPools:
         folder: str | Path,
         scenarios: Iterable[Scenario] | None = None,
         profiles: Iterable[SeekerProfile] | None = None,
+        *,
+        seed_dialogues: str | Path | None = None,
     ) -> None:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         s_path, c_path = self.folder / SCENARIOS_FILE, self.folder / PROFILES_FILE
-        if not s_path.exists():
-            self._seed_file(s_path, scenarios if scenarios is not None else builtin_scenarios())
+        if not s_path.exists():  # a new run: S from the given seeds, a file, or the built-ins
+            if scenarios is None:
+                scenarios = (
+                    scenarios_from_file(seed_dialogues) if seed_dialogues else builtin_scenarios()
+                )
+            self._seed_file(s_path, scenarios)
         if not c_path.exists():
             self._seed_file(c_path, profiles if profiles is not None else builtin_profiles())
         self.scenarios = self._load(s_path, Scenario)
@@ -103,11 +112,11 @@ class SeedPools:
     @staticmethod
     def _load(path: Path, model: type[T]) -> list[T]:
         out: list[T] = []
-        for line in path.read_text(encoding="utf-8").splitlines():
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             try:
                 out.append(model.model_validate_json(line))
             except ValueError:
-                continue  # a torn last line from a crash
+                warnings.warn(f"{path}:{number}: unreadable pool entry skipped", stacklevel=2)
         return out
 
     def draw_scenario(self, problem_type: ProblemType, rng: random.Random) -> Scenario:

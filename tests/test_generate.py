@@ -242,3 +242,21 @@ def test_api_key_never_reaches_outputs_logs_or_metadata(tmp_path):
     files = [out, *run_folder(out).iterdir()]
     assert all(secret not in f.read_text() for f in files)
     assert secret not in stdout and secret not in stderr and secret not in bodies
+
+
+def test_a_rejected_key_stops_the_run_at_once_without_leaking_it(tmp_path, monkeypatch):
+    from sweetiechat.generate import RunAborted
+
+    secret = "sk-proj-abcdefghijklmnop"
+    monkeypatch.setenv("OPENAI_API_KEY", secret)
+    with OpenAITestServer(api_key="sk-the-right-one") as server:
+        cfg = server_config(server.base_url, concurrency=2)
+        cfg = cfg.model_copy(
+            update={"defaults": cfg.defaults.model_copy(update={"api_key_env": "OPENAI_API_KEY"})}
+        )
+        with pytest.raises(RunAborted) as info:
+            generate_dialogues(20, tmp_path / "x.jsonl", cfg)
+        rejected = server.shared.rejected
+    assert "401" in str(info.value) and "--resume" in str(info.value)
+    assert secret not in str(info.value) and "[redacted]" in str(info.value)
+    assert 1 <= rejected <= 2  # stopped at once, not 20 dialogues × 3 attempts

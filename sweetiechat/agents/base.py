@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 from langchain_core.language_models import BaseChatModel
 
-from sweetiechat.backends.base import ChatBackend, EmptyCompletionError, as_backend
+from sweetiechat.backends.base import ChatBackend, as_backend
 from sweetiechat.prompts import PromptTemplate, load_prompt
 from sweetiechat.taxonomy import Strategy
 from sweetiechat.text import clean_utterance
@@ -85,4 +85,4 @@ class Agent(ABC):
                 return text
         raise AgentError(
             f"{type(self).__name__} ({self.name}) gave no usable text in {self.attempts} tries"
-        ) from EmptyCompletionError("empty after cleaning")
+        )

@@ -63,6 +63,15 @@ def _model_name(model: BaseChatModel) -> str:
     return type(model).__name__
 
 
+def _text(content: str | list[Any]) -> str:
+    """A message's text; content blocks (some providers) are joined."""
+    if isinstance(content, str):
+        return content
+    return "".join(
+        str(block.get("text", "")) if isinstance(block, dict) else str(block) for block in content
+    )
+
+
 def _top_logprobs(message: AIMessage) -> list[dict[str, float]]:
     content = (message.response_metadata.get("logprobs") or {}).get("content") or []
     return [
@@ -89,7 +98,7 @@ class LangChainBackend:
         reply = await self.model.ainvoke(list(messages), **options)
         if not isinstance(reply, AIMessage):  # pragma: no cover - LangChain contract
             raise TypeError(f"{self.name} returned {type(reply).__name__}, not AIMessage")
-        text = reply.content if isinstance(reply.content, str) else str(reply.text)
+        text = _text(reply.content)
         if not text.strip():
             raise EmptyCompletionError(f"{self.name} returned empty content")
         usage: dict[str, Any] = dict(reply.usage_metadata or {})

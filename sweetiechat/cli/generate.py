@@ -17,7 +17,7 @@ from rich.table import Table
 
 from sweetiechat.cli._common import console, err_console
 from sweetiechat.config import GenerationConfig, load_config
-from sweetiechat.generate import RunState, agenerate_dialogues
+from sweetiechat.generate import RunState, agenerate_dialogues, check_output
 from sweetiechat.io import read_dialogues
 from sweetiechat.types import Dialogue
 
@@ -39,7 +39,7 @@ def _overrides(
         for role in data.get("roles", {}).values():
             for key in ("backend", "base_url", "model"):
                 role.pop(key, None)
-        if defaults.get("backend", "embedded") != "embedded":
+        if backend is not None and backend != "embedded":
             data["counselor"] = {"kind": "prompted"}
     if counselor:
         data.setdefault("counselor", {})["kind"] = counselor
@@ -189,6 +189,7 @@ def generate(
         min_seeker_turns=min_turns,
     )
     config = _overrides(base, backend, base_url, model, counselor)
+    check_output(out, config, resume)
     if config.seed_dialogues:
         next(iter(read_dialogues(config.seed_dialogues)))  # a bad file fails before any work
     with console.status("checking backends and preparing models ..."):

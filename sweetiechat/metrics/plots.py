@@ -138,6 +138,7 @@ def plot_similarity(
     *,
     title: str,
     xlabel: str = "TF-IDF cosine similarity",
+    ylabel: str = "pairs (%)",
 ) -> Path | None:
     """One panel per key of ``panels``; in each, one histogram line per dataset, with its
     mean (dashed) and median (dotted). Histograms without pairs are left out."""
@@ -158,7 +159,7 @@ def plot_similarity(
             _hist_line(ax, hist, label, colors[i % 10])
         ax.set_xlim(0, 1)
         ax.set_xlabel(xlabel)
-        ax.set_ylabel("pairs (%)")
+        ax.set_ylabel(ylabel)
         ax.set_title(name)
         ax.legend(fontsize=8)
     fig.suptitle(title)

@@ -243,6 +243,7 @@ def write_report(
             {"scenario vs dialogue": {r.label: r.scenario for r in results if r.scenario}},
             out / "scenario_similarity.png",
             title="Scenario-to-dialogue similarity",
+            ylabel="dialogues (%)",
         ),
     }
     if settings.problem_type != "all":

@@ -77,6 +77,8 @@ class _Shared:
     injected: Counter[str] = field(default_factory=Counter)
     requests: list[dict[str, Any]] = field(default_factory=list)
     keep_requests: int = 1000
+    api_key: str | None = None
+    rejected: int = 0
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -124,6 +126,14 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         shared = self.server.shared
         length = int(self.headers.get("Content-Length") or 0)
+        given = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
+        if shared.api_key is not None and given != shared.api_key:
+            self.rfile.read(length)
+            with shared.lock:
+                shared.rejected += 1
+            message = f"Incorrect API key provided: {given}."  # as OpenAI answers
+            self._json(401, {"error": {"message": message, "type": "invalid_request_error"}})
+            return
         try:
             body = json.loads(self.rfile.read(length) or b"{}")
         except json.JSONDecodeError:
@@ -275,6 +285,7 @@ class OpenAITestServer:
         latency: seconds each request takes.
         faults: faults to inject (default none).
         models: names listed by ``/v1/models``.
+        api_key: when set, chat requests with another bearer key get a 401, as from OpenAI.
         port: 0 picks a free port.
     """
 
@@ -285,6 +296,7 @@ class OpenAITestServer:
         latency: float = 0.0,
         faults: FaultConfig | None = None,
         models: tuple[str, ...] = ("test-model",),
+        api_key: str | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -295,6 +307,7 @@ class OpenAITestServer:
             faults=faults,
             models=models,
             rng=random.Random(faults.seed),
+            api_key=api_key,
         )
         self._httpd = _Server((host, port), self.shared)
         self._thread: threading.Thread | None = None
