@@ -71,3 +71,36 @@ def test_missing_path_is_a_clear_error(tmp_path):
 def test_unknown_tokenizer(esconv_small):
     r = sweetiechat("stats", "--tokenizer", "bpe9", str(esconv_small))
     assert r.returncode == 2 and "unknown tokenizer 'bpe9'" in r.stderr
+
+
+def test_error_text_with_brackets_is_printed_verbatim(tmp_path):
+    path = tmp_path / "b.jsonl"
+    path.write_text(
+        '{"id": "a", "problem_type": "Burnout", "turns": [{"role": "supporter", '
+        '"text": "x", "strategy": "[bold]Hugging"}]}\n'
+    )
+    r = sweetiechat("data", "validate", str(path))
+    assert r.returncode == 1
+    assert "unknown strategy '[bold]Hugging'" in r.stderr
+
+
+def test_render_dialogue_escapes_model_text():
+    from rich.console import Console
+
+    from sweetiechat.cli.generate import render_dialogue
+    from sweetiechat.types import Dialogue, Turn
+
+    d = Dialogue(
+        id="x",
+        problem_type="Burnout",
+        scenario="[red]x",
+        profile="p",
+        turns=[
+            Turn(role="seeker", text="Bye [END] [/bold]"),
+            Turn(role="supporter", text="ok", strategy="Others"),
+        ],
+    )
+    console = Console(record=True, width=120)
+    console.print(render_dialogue(d))
+    text = console.export_text()
+    assert "Bye [END] [/bold]" in text and "[red]x" in text and "[Others] ok" in text

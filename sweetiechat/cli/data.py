@@ -6,6 +6,7 @@ import warnings
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from sweetiechat.cli._common import console, err_console
 from sweetiechat.io import DataError, read_dialogues, write_dialogues
@@ -63,9 +64,9 @@ def validate(
                     )
                 )
     for w in caught:
-        err_console.print(f"[yellow]warning:[/] {w.message}", highlight=False)
+        err_console.print(f"[yellow]warning:[/] {escape(str(w.message))}", highlight=False)
     for problem in problems:
-        err_console.print(f"[red]{problem}[/]", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]{escape(str(problem))}[/]", highlight=False, soft_wrap=True)
     if problems:
         err_console.print(f"{len(problems)} bad record(s), {count} valid dialogue(s)")
         raise typer.Exit(1)

@@ -11,6 +11,7 @@ from typing import Any
 
 import typer
 from rich.console import Group
+from rich.markup import escape
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -51,12 +52,15 @@ def render_dialogue(d: Dialogue) -> Panel:
     table = Table.grid(padding=(0, 1))
     table.add_column(style="bold", no_wrap=True)
     table.add_column()
-    for t in d.turns:
+    for t in d.turns:  # model text is escaped: a "[tag]" in it is not rich markup
         if t.role == "seeker":
-            table.add_row("[cyan]Seeker[/]", t.text)
+            table.add_row("[cyan]Seeker[/]", escape(t.text))
         else:
-            table.add_row("[green]Supporter[/]", f"[dim]\\[{t.strategy}][/] {t.text}")
-    head = f"[b]{d.problem_type.value}[/]\n[i]Scenario:[/] {d.scenario}\n[i]Profile:[/] {d.profile}"
+            table.add_row("[green]Supporter[/]", f"[dim]\\[{t.strategy}][/] {escape(t.text)}")
+    head = (
+        f"[b]{d.problem_type.value}[/]\n[i]Scenario:[/] {escape(d.scenario or '')}\n"
+        f"[i]Profile:[/] {escape(d.profile or '')}"
+    )
     return Panel(Group(head, "", table), title=d.id, expand=True)
 
 
@@ -80,7 +84,7 @@ def _summary(state: RunState, out: Path) -> None:
     table.add_row("wall time", f"{state.wall_s:.1f} s")
     console.print(table)
     for index, reason in sorted(state.failures.items())[:20]:
-        err_console.print(f"[red]failed[/] dialogue {index}: {reason}", highlight=False)
+        err_console.print(f"[red]failed[/] dialogue {index}: {escape(reason)}", highlight=False)
 
 
 async def _run(n: int, out: Path, config: GenerationConfig, resume: bool) -> RunState:

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from sweetiechat.cli._common import console, err_console
@@ -94,7 +95,7 @@ def stats(
                 )
             )
         except NotDialogueFileError as err:
-            err_console.print(f"[yellow]skipped[/] {err}", highlight=False)
+            err_console.print(f"[yellow]skipped[/] {escape(str(err))}", highlight=False)
     if not results:
         raise UserError("none of the files holds dialogues")
     if len(results) > 1 and (total or not as_json):
