@@ -39,9 +39,20 @@ def _segmenter() -> Any:
     return pysbd.Segmenter(language="en", clean=False)
 
 
+# pysbd knows "me", "no", "ok" ... as abbreviations (Maine, number, Oklahoma) and so misses
+# boundaries like "It helps me. I feel calmer." In lower case they end sentences in chat.
+_CHAT_WORDS = "me|no|ok|is|ill|may|man|art|fed|min|sec|con|ken|ore|ind|det"
+_MISSED_BOUNDARY = re.compile(rf"\b({_CHAT_WORDS})([.!?])\s+(?=[A-Z])")
+
+
 def split_sentences(text: str) -> list[str]:
-    """Split text into sentences with pysbd (a rule-based sentence boundary detector)."""
-    return [s.strip() for s in _segmenter().segment(text) if s.strip()]
+    """Split text into sentences with pysbd (a rule-based sentence boundary detector), then
+    at the boundaries it misses after lower-case words it takes for abbreviations."""
+    out = []
+    for segment in _segmenter().segment(text):
+        marked = _MISSED_BOUNDARY.sub("\\1\\2\x00", segment)
+        out.extend(part.strip() for part in marked.split("\x00") if part.strip())
+    return out
 
 
 def truncate_sentences(text: str, limit: int = 3) -> str:

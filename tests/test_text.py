@@ -29,5 +29,11 @@ def test_three_sentence_limit_uses_a_real_splitter():
     assert clean_utterance("Only one.") == "Only one."
 
 
+def test_boundaries_pysbd_misses_in_chat_are_split():
+    assert split_sentences("It supports me. I hope so.") == ["It supports me.", "I hope so."]
+    assert split_sentences("I said no. I meant it.") == ["I said no.", "I meant it."]
+    assert split_sentences("See No. 5 and Dr. Smith.") == ["See No. 5 and Dr. Smith."]
+
+
 def test_blank_output_cleans_to_empty():
     assert clean_utterance("Supporter:   ") == ""
