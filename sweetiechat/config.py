@@ -156,8 +156,14 @@ class GenerationConfig(BaseModel):
         return RoleConfig.model_validate(merged)
 
     def counselor_config(self) -> CounselorConfig:
-        """The effective counselor config."""
+        """The effective counselor config. Without a ``kind``, the counselor is a
+        ``likelihood`` one on the embedded model when the roles run embedded, and a
+        ``prompted`` one on the roles' server otherwise."""
         merged = {**self.defaults.model_dump(exclude_unset=True), **self.counselor}
+        if "kind" not in self.counselor:
+            merged["kind"] = (
+                "likelihood" if merged.get("backend", "embedded") == "embedded" else "prompted"
+            )
         return CounselorConfig.model_validate(merged)
 
     def weights(self) -> dict[ProblemType, float] | None:

@@ -48,7 +48,7 @@ _MISSED_BOUNDARY = re.compile(rf"\b({_CHAT_WORDS})([.!?])\s+(?=[A-Z])")
 def split_sentences(text: str) -> list[str]:
     """Split text into sentences with pysbd (a rule-based sentence boundary detector), then
     at the boundaries it misses after lower-case words it takes for abbreviations."""
-    out = []
+    out: list[str] = []
     for segment in _segmenter().segment(text):
         marked = _MISSED_BOUNDARY.sub("\\1\\2\x00", segment)
         out.extend(part.strip() for part in marked.split("\x00") if part.strip())

@@ -260,3 +260,13 @@ def test_a_rejected_key_stops_the_run_at_once_without_leaking_it(tmp_path, monke
     assert "401" in str(info.value) and "--resume" in str(info.value)
     assert secret not in str(info.value) and "[redacted]" in str(info.value)
     assert 1 <= rejected <= 2  # stopped at once, not 20 dialogues × 3 attempts
+
+
+def test_default_counselor_follows_the_backend():
+    assert GenerationConfig().counselor_config().kind == "likelihood"
+    served = GenerationConfig.model_validate({"defaults": {"backend": "openai", "model": "m"}})
+    assert served.counselor_config().kind == "prompted"
+    explicit = GenerationConfig.model_validate(
+        {"defaults": {"backend": "openai", "model": "m"}, "counselor": {"kind": "none"}}
+    )
+    assert explicit.counselor_config().kind == "none"
