@@ -209,6 +209,25 @@ def test_score_cli_json_and_errors(tmp_path):
     obj = json.loads(result.stdout)
     assert obj["n"] == 2 and obj["bertscore_f1"] is None and 0 <= obj["bleu2"] <= 1
     result = runner.invoke(app, ["score", str(hyp), str(short)])
-    assert "has 2 lines but" in str(result.exception) and "has 1" in str(result.exception)
+    assert "has 2 responses but" in str(result.exception) and "has 1" in str(result.exception)
     result = runner.invoke(app, ["score", str(hyp), str(ref), "--tokenizer", "sentencepiece"])
     assert "unknown tokenizer 'sentencepiece'" in str(result.exception)
+
+
+def test_score_reads_dialogue_files(esconv_small, esconv_original):
+    result = runner.invoke(
+        app,
+        [
+            "score",
+            str(esconv_small),
+            str(esconv_original),
+            "--json",
+            "--tokenizer",
+            "word",
+            "--no-bertscore",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    obj = json.loads(result.stdout)
+    assert obj["n"] == 14  # the fixture's supporter turns
+    assert obj["bleu4"] == pytest.approx(1.0) and obj["rougeL"] == pytest.approx(1.0)

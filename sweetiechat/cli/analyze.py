@@ -67,19 +67,38 @@ def analyze(
     )
 
 
-def _lines(path: Path) -> list[str]:
+def _is_dialogue_file(path: Path, first: str) -> bool:
+    if first.lstrip().startswith("["):
+        return True  # the original ESConv.json array
+    try:
+        record = json.loads(first)
+    except json.JSONDecodeError:
+        return False
+    return isinstance(record, dict) and ("turns" in record or "dialog" in record)
+
+
+def read_responses(path: Path) -> list[str]:
+    """Responses to score: one per line of a text file, or the supporter turns, in order, of
+    a dialogue file (sweetiechat JSON lines or either ESConv format)."""
     if not path.is_file():
         raise DataError(path, None, "no such file; check the path")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
         raise DataError(path, None, f"not UTF-8 ({err.reason}); re-encode it") from None
-    return text.splitlines()
+    lines = text.splitlines()
+    if lines and _is_dialogue_file(path, lines[0]):
+        from sweetiechat.io import read_dialogues
+
+        return [t.text for d in read_dialogues(path) for t in d.turns if t.role == "supporter"]
+    return lines
 
 
 def score(
-    hyp: Path = typer.Argument(..., help="Generated responses, one per line."),
-    ref: Path = typer.Argument(..., help="Reference responses, one per line, same order."),
+    hyp: Path = typer.Argument(
+        ..., help="Generated responses: one per line, or a dialogue file (supporter turns)."
+    ),
+    ref: Path = typer.Argument(..., help="Reference responses, the same way, same order."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     tokenizer: str = typer.Option("llama3", "--tokenizer", help="llama3, word or whitespace."),
     bertscore_model: str = typer.Option(
@@ -89,16 +108,18 @@ def score(
 ) -> None:
     """Score responses against references: BLEU-2/4, ROUGE-2/L, Distinct-2/3, METEOR, BERTScore.
 
-    All values are fractions (0-1). See docs/metrics.md for the exact variants.
+    Each file is plain text with one response per line, or a dialogue file (sweetiechat or
+    ESConv format) whose supporter turns are the responses. All values are fractions (0-1).
+    See docs/metrics.md for the exact variants.
     """
     from sweetiechat.metrics.response import score_responses
 
     tok = get_tokenizer(tokenizer)
-    hyps, refs = _lines(hyp), _lines(ref)
+    hyps, refs = read_responses(hyp), read_responses(ref)
     if len(hyps) != len(refs):
         raise UserError(
-            f"{hyp} has {len(hyps)} lines but {ref} has {len(refs)}; "
-            "give one response per line in both, in the same order"
+            f"{hyp} has {len(hyps)} responses but {ref} has {len(refs)}; "
+            "give the same number, in the same order (one per line, or dialogue files)"
         )
     with err_console.status("scoring ..."):
         result = score_responses(
