@@ -270,3 +270,14 @@ def test_default_counselor_follows_the_backend():
         {"defaults": {"backend": "openai", "model": "m"}, "counselor": {"kind": "none"}}
     )
     assert explicit.counselor_config().kind == "none"
+
+
+def test_no_counselor_run_records_the_supporters_own_strategies(tmp_path):
+    out = tmp_path / "free.jsonl"
+    with OpenAITestServer() as server:
+        cfg = server_config(server.base_url, counselor={"kind": "none"})
+        state = generate_dialogues(3, out, cfg)
+    dialogues = strict_read(out)
+    assert state.written == 3 and state.counselor_fallbacks == 0
+    assert all(d.meta.models["counselor"].startswith("none") for d in dialogues)
+    assert all(t.strategy for d in dialogues for t in d.turns if t.role == "supporter")

@@ -123,8 +123,9 @@ async def _run(n: int, out: Path, config: GenerationConfig, resume: bool) -> Run
                 task,
                 completed=state.skipped + state.written,
                 stats=(
-                    f"{state.turns_per_s:.1f} turns/s · {tokens:,} tok · "
-                    f"{state.ledger.retries} retries · {len(state.failures)} failed"
+                    f"{state.in_flight} running · {state.turns_per_s:.1f} turns/s · "
+                    f"{tokens:,} tok · {state.ledger.retries} retries · "
+                    f"{len(state.failures)} failed"
                 ),
             )
 

@@ -102,10 +102,9 @@ class RolePlayScript:
             return rng.choice([strategy, f"[{strategy}]", f"{strategy}."])
         if request.role == "supporter":
             match = re.search(r"support strategy in your reply: ([^.]+)\.", request.system)
-            strategy = Strategy(match.group(1)) if match else Strategy.OTHERS
-            return _SUPPORT[strategy]
-        if "supporter_free" in request.body.get("model", "") or "square brackets" in request.system:
-            strategy = rng.choice(list(Strategy))
+            if match:
+                return _SUPPORT[Strategy(match.group(1))]
+            strategy = rng.choice(list(Strategy))  # no counselor: the supporter picks and tags
             return f"[{strategy.value}] {_SUPPORT[strategy]}"
         if request.role == "seeker":
             if rng.random() < self.close_rate:
