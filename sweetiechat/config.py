@@ -24,6 +24,7 @@ api_key_env = ""                 # no key
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any, Literal
@@ -37,6 +38,8 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
+
+_SECRET_NAME = re.compile(r"key|token|secret|password", re.IGNORECASE)
 
 __all__ = ["ROLES", "CounselorConfig", "GenerationConfig", "RoleConfig", "load_config"]
 
@@ -180,8 +183,20 @@ class GenerationConfig(BaseModel):
         return {**DEFAULT_PRICES, **self.prices}
 
     def signature(self) -> dict[str, Any]:
-        """The settings that shape a run (no secrets: key variables are names only)."""
-        return json.loads(self.model_dump_json(exclude={"concurrency"}))
+        """The settings that shape a run, for ``run.json``. Key variables are names only, and
+        any ``provider_kwargs`` entry named like a secret (key, token, secret, password) is
+        replaced by ``"[redacted]"``."""
+        data = json.loads(self.model_dump_json(exclude={"concurrency"}))
+
+        def scrub(node: Any) -> Any:
+            if isinstance(node, dict):
+                return {
+                    k: "[redacted]" if _SECRET_NAME.search(k) and k != "api_key_env" else scrub(v)
+                    for k, v in node.items()
+                }
+            return [scrub(v) for v in node] if isinstance(node, list) else node
+
+        return scrub(data)
 
 
 def _explain(err: ValidationError) -> str:

@@ -281,3 +281,20 @@ def test_no_counselor_run_records_the_supporters_own_strategies(tmp_path):
     assert state.written == 3 and state.counselor_fallbacks == 0
     assert all(d.meta.models["counselor"].startswith("none") for d in dialogues)
     assert all(t.strategy for d in dialogues for t in d.turns if t.role == "supporter")
+
+
+def test_run_settings_never_hold_secrets_from_provider_kwargs():
+    cfg = GenerationConfig.model_validate(
+        {
+            "roles": {
+                "seeker": {
+                    "backend": "langchain",
+                    "provider": "m:C",
+                    "provider_kwargs": {"api_key": "sk-oops", "model": "x"},
+                }
+            }
+        }
+    )
+    signature = json.dumps(cfg.signature())
+    assert "sk-oops" not in signature and "[redacted]" in signature
+    assert '"api_key_env": "OPENAI_API_KEY"' in signature and '"model": "x"' in signature
