@@ -298,3 +298,14 @@ def test_run_settings_never_hold_secrets_from_provider_kwargs():
     signature = json.dumps(cfg.signature())
     assert "sk-oops" not in signature and "[redacted]" in signature
     assert '"api_key_env": "OPENAI_API_KEY"' in signature and '"model": "x"' in signature
+
+
+def test_two_runs_in_one_process_share_nothing_stale(tmp_path):
+    # langchain-openai's default HTTP client is bound to the first event loop; each run
+    # must bring its own, or the second run fails with "Event loop is closed".
+    with OpenAITestServer() as server:
+        cfg = server_config(server.base_url, concurrency=1, dialogue_attempts=1)
+        first = generate_dialogues(2, tmp_path / "a.jsonl", cfg)
+        second = generate_dialogues(2, tmp_path / "b.jsonl", cfg)
+    assert first.written == second.written == 2
+    assert not first.failures and not second.failures
