@@ -72,6 +72,7 @@ def _summary(state: RunState, out: Path) -> None:
     table.add_row("already there (resumed)", str(state.skipped))
     table.add_row("written now", str(state.written))
     table.add_row("failed", str(len(state.failures)))
+    table.add_row("dialogue attempts retried", str(state.ledger.errors))
     table.add_row("stopped early (Ctrl-C)", "yes" if state.interrupted else "no")
     table.add_row("utterances", f"{state.turns:,} ({state.turns_per_s:.2f}/s)")
     table.add_row("model calls", f"{total.calls:,} (retries {state.ledger.retries})")

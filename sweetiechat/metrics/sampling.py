@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
 from typing import Generic, TypeVar
 
-__all__ = ["Reservoir", "sample_stream"]
+__all__ = ["Reservoir"]
 
 T = TypeVar("T")
 
@@ -36,11 +35,3 @@ class Reservoir(Generic[T]):
             j = self._rng.randrange(self.seen)
             if j < self.size:
                 self.items[j] = item
-
-
-def sample_stream(items: Iterable[T], size: int, seed: int | str = 0) -> list[T]:
-    """A seeded uniform sample of at most ``size`` items of a stream."""
-    r: Reservoir[T] = Reservoir(size, seed)
-    for item in items:
-        r.add(item)
-    return r.items

@@ -65,10 +65,6 @@ class StrategyAnalysis:
             out.append({s.value: (counter[s] / total if total else 0.0) for s in Strategy})
         return out
 
-    def top(self, k: int = 4) -> list[Strategy]:
-        """The ``k`` most used strategies."""
-        return [s for s, _ in self.counts.most_common(k)]
-
     def summary(self) -> dict[str, Any]:
         """A JSON-ready summary."""
         n = self.dialogues_with_strategies
