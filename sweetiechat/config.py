@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from sweetiechat.errors import ConfigError
+from sweetiechat.errors import ConfigError, first_problem
 from sweetiechat.taxonomy import ProblemType, UnknownLabelError, parse_problem_type
 
 if sys.version_info >= (3, 11):
@@ -200,9 +200,8 @@ class GenerationConfig(BaseModel):
 
 
 def _explain(err: ValidationError) -> str:
-    first = err.errors()[0]
-    field = ".".join(str(p) for p in first["loc"]) or "config"
-    return f"{field}: {first['msg'].removeprefix('Value error, ')}"
+    field, message = first_problem(err, "config")
+    return f"{field}: {message}"
 
 
 def load_config(path: str | Path | None, **overrides: Any) -> GenerationConfig:

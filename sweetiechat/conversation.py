@@ -22,7 +22,7 @@ from sweetiechat.agents.counselor import CounselorAgent
 from sweetiechat.agents.seeker import SeekerAgent
 from sweetiechat.agents.supporter import FreeSupporterAgent, SupporterAgent
 from sweetiechat.backends.wrappers import DIALOGUE_USAGE
-from sweetiechat.safety import detect_crisis
+from sweetiechat.safety import seeker_in_crisis
 from sweetiechat.taxonomy import ProblemType, Strategy, parse_problem_type
 from sweetiechat.types import Dialogue, DialogueMeta, Scenario, Turn, Usage
 
@@ -111,7 +111,7 @@ class Conversation:
         finally:
             if token is not None:
                 DIALOGUE_USAGE.reset(token)
-        crisis = any(t.role == "seeker" and detect_crisis(t.text) for t in turns)
+        crisis = seeker_in_crisis(turns)
         timings = {**meta.timings, "roleplay": round(time.perf_counter() - start, 3)}
         update = {"counselor_fallbacks": fallbacks, "timings": timings, "crisis": crisis}
         if token is not None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "UserError"]
+from pydantic import ValidationError
+
+__all__ = ["ConfigError", "UserError", "first_problem"]
 
 
 class UserError(Exception):
@@ -12,3 +14,12 @@ class UserError(Exception):
 
 class ConfigError(UserError, ValueError):
     """A configuration that cannot work: names the file or flag and what to change."""
+
+
+def first_problem(err: ValidationError, where: str) -> tuple[str, str]:
+    """(dotted field, message) of a pydantic error's first problem; ``where`` names the
+    whole object when the error has no field. The message ends with "(and N more)"."""
+    first = err.errors()[0]
+    field = ".".join(str(p) for p in first["loc"]) or where
+    more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
+    return field, first["msg"].removeprefix("Value error, ") + more

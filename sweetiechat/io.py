@@ -25,7 +25,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from sweetiechat.errors import UserError
+from sweetiechat.errors import UserError, first_problem
 from sweetiechat.taxonomy import ESCONV_PROBLEM_TYPES, UnknownLabelError
 from sweetiechat.types import Dialogue, DialogueMeta, Turn
 
@@ -38,6 +38,7 @@ __all__ = [
     "existing_ids",
     "read_dialogues",
     "read_esconv",
+    "read_text",
     "write_dialogues",
 ]
 
@@ -62,19 +63,30 @@ class TornLineWarning(UserWarning):
 
 
 def _explain(err: ValidationError) -> str:
-    first = err.errors()[0]
-    field = ".".join(str(p) for p in first["loc"]) or "record"
-    msg = first["msg"].removeprefix("Value error, ")
-    more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
-    return f"field {field!r}: {msg}{more}"
+    field, message = first_problem(err, "record")
+    return f"field {field!r}: {message}"
+
+
+def _require_file(path: Path) -> None:
+    if not path.exists():
+        raise DataError(path, None, "no such file; check the path")
+    if path.is_dir():
+        raise DataError(path, None, "is a folder; give a file")
+
+
+def read_text(path: str | Path) -> str:
+    """A whole UTF-8 text file, or a :class:`DataError` saying what is wrong with it."""
+    path = Path(path)
+    _require_file(path)
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise DataError(path, None, f"not UTF-8 ({err.reason}); re-encode it") from None
 
 
 def _lines(path: Path) -> Iterator[tuple[int, str, bool]]:
     """Yield (line number, text, ends with newline) for each non-blank line."""
-    if not path.exists():
-        raise DataError(path, None, "no such file; check the path")
-    if path.is_dir():
-        raise DataError(path, None, "is a folder; give a .jsonl or .json file")
+    _require_file(path)
     with path.open("rb") as fh:
         seen_any = False
         for number, raw in enumerate(fh, start=1):
@@ -200,9 +212,7 @@ def read_esconv(path: str | Path) -> Iterator[Dialogue]:
     ``annotation.strategy``). Errors name the dialogue's index in the array."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as err:
-        raise DataError(path, None, f"not UTF-8 ({err.reason}); re-encode it") from None
+        data = json.loads(read_text(path))
     except json.JSONDecodeError as err:
         raise DataError(path, err.lineno, f"not valid JSON ({err.msg})") from None
     if not isinstance(data, list):

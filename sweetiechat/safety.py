@@ -13,8 +13,11 @@ False
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
-__all__ = ["CRISIS_INSTRUCTION", "detect_crisis"]
+from sweetiechat.types import Turn
+
+__all__ = ["CRISIS_INSTRUCTION", "detect_crisis", "seeker_in_crisis"]
 
 _PATTERNS = [
     r"\bsuicid\w*",
@@ -48,3 +51,8 @@ CRISIS_INSTRUCTION = (
 def detect_crisis(text: str) -> bool:
     """True when ``text`` mentions suicide, self-harm or a wish to die."""
     return bool(_CRISIS.search(text))
+
+
+def seeker_in_crisis(turns: Iterable[Turn]) -> bool:
+    """True when any seeker turn signals crisis risk."""
+    return any(t.role == "seeker" and detect_crisis(t.text) for t in turns)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sweetiechat._async import run_sync
 from sweetiechat.agents.base import Agent, AgentError, render_history, strategy_list
-from sweetiechat.safety import CRISIS_INSTRUCTION, detect_crisis
+from sweetiechat.safety import CRISIS_INSTRUCTION, seeker_in_crisis
 from sweetiechat.taxonomy import Strategy, UnknownLabelError, parse_strategy
 from sweetiechat.text import clean_utterance
 from sweetiechat.types import Dialogue, Scenario, Turn
@@ -17,10 +17,6 @@ def render_example(example: Scenario | None, max_turns: int = 8) -> str:
     if example is None or not example.turns:
         return "(none)"
     return render_history(example.turns[:max_turns], window=max_turns)
-
-
-def _in_crisis(dialogue: Dialogue) -> bool:
-    return any(t.role == "seeker" and detect_crisis(t.text) for t in dialogue.turns)
 
 
 class SupporterAgent(Agent):
@@ -49,7 +45,7 @@ class SupporterAgent(Agent):
                 "strategy": chosen.value,
                 "strategy_definition": chosen.definition,
                 "example": render_example(example),
-                "safety": CRISIS_INSTRUCTION if _in_crisis(dialogue) else "",
+                "safety": CRISIS_INSTRUCTION if seeker_in_crisis(dialogue.turns) else "",
                 "history": render_history(dialogue.turns, self.window),
                 "problem_type": dialogue.problem_type.value,
             }
@@ -78,7 +74,7 @@ class FreeSupporterAgent(Agent):
         messages = self.prompt.render(
             strategy_list=strategy_list(),
             example=render_example(example),
-            safety=CRISIS_INSTRUCTION if _in_crisis(dialogue) else "",
+            safety=CRISIS_INSTRUCTION if seeker_in_crisis(dialogue.turns) else "",
             history=render_history(dialogue.turns, self.window),
             problem_type=dialogue.problem_type.value,
         )

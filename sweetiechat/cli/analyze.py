@@ -10,7 +10,7 @@ from rich.table import Table
 
 from sweetiechat.cli._common import console, err_console
 from sweetiechat.errors import UserError
-from sweetiechat.io import DataError
+from sweetiechat.io import read_text
 from sweetiechat.tokenizers import get_tokenizer
 
 
@@ -80,13 +80,7 @@ def _is_dialogue_file(path: Path, first: str) -> bool:
 def read_responses(path: Path) -> list[str]:
     """Responses to score: one per line of a text file, or the supporter turns, in order, of
     a dialogue file (sweetiechat JSON lines or either ESConv format)."""
-    if not path.is_file():
-        raise DataError(path, None, "no such file; check the path")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        raise DataError(path, None, f"not UTF-8 ({err.reason}); re-encode it") from None
-    lines = text.splitlines()
+    lines = read_text(path).splitlines()
     if lines and _is_dialogue_file(path, lines[0]):
         from sweetiechat.io import read_dialogues
 
