@@ -20,7 +20,7 @@ from langchain_core.language_models import BaseChatModel
 
 from sweetiechat._async import run_sync
 from sweetiechat.agents.base import render_history, strategy_list
-from sweetiechat.backends.base import ChatBackend, as_backend
+from sweetiechat.backends.base import ChatBackend, Message, as_backend
 from sweetiechat.prompts import PromptTemplate, load_prompt
 from sweetiechat.taxonomy import Strategy, UnknownLabelError, parse_strategy
 from sweetiechat.types import Dialogue
@@ -31,6 +31,7 @@ __all__ = [
     "PromptedCounselor",
     "ServedCounselor",
     "StrategyChoice",
+    "counselor_messages",
 ]
 
 #: The fallback when a counselor gives no usable answer: ESConv's most frequent strategy.
@@ -51,6 +52,32 @@ class StrategyChoice:
     """Why the fallback was taken."""
 
 
+def counselor_messages(
+    dialogue: Dialogue, *, prompt: PromptTemplate | None = None, window: int = 6
+) -> list[Message]:
+    """The exact messages a counselor sees for ``dialogue``.
+
+    The history is the last ``window`` utterances of ``dialogue`` (everything said up to the
+    next supporter turn; the response being chosen for is never part of it). A trained LM
+    counselor is trained on these messages (chat template with the generation prompt, then
+    the strategy name) and every counselor kind asks with them.
+
+    Args:
+        dialogue: the conversation so far.
+        prompt: the counselor template; the built-in ``counselor`` prompt by default.
+        window: how many recent utterances are shown.
+
+    Returns:
+        ``[("system", ...), ("user", ...)]``.
+    """
+    template = prompt or load_prompt("counselor")
+    return template.render(
+        strategy_list=strategy_list(),
+        history=render_history(dialogue.turns, window),
+        problem_type=dialogue.problem_type.value,
+    )
+
+
 class CounselorAgent(ABC):
     """The counselor interface: ``await aselect(dialogue)`` or ``select(dialogue)``."""
 
@@ -65,13 +92,9 @@ class CounselorAgent(ABC):
         """Synchronous :meth:`aselect`."""
         return run_sync(self.aselect(dialogue))
 
-    def render(self, prompt: PromptTemplate, dialogue: Dialogue) -> list[tuple[str, str]]:
-        """The counselor prompt for ``dialogue`` (history up to the seeker's last turn)."""
-        return prompt.render(
-            strategy_list=strategy_list(),
-            history=render_history(dialogue.turns, self.window),
-            problem_type=dialogue.problem_type.value,
-        )
+    def render(self, prompt: PromptTemplate, dialogue: Dialogue) -> list[Message]:
+        """The counselor prompt for ``dialogue``: :func:`counselor_messages`."""
+        return counselor_messages(dialogue, prompt=prompt, window=self.window)
 
 
 def softmax(logits: dict[Strategy, float]) -> dict[Strategy, float]:
