@@ -23,6 +23,7 @@ api_key_env = ""                 # no key
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import sys
@@ -32,6 +33,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from sweetiechat.errors import ConfigError, first_problem
+from sweetiechat.prompts import PROMPT_NAMES, load_prompt
 from sweetiechat.taxonomy import ProblemType, UnknownLabelError, parse_problem_type
 
 if sys.version_info >= (3, 11):
@@ -39,9 +41,36 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-_SECRET_NAME = re.compile(r"key|token|secret|password", re.IGNORECASE)
+#: Setting names that hold secrets: ``api_key``, ``access_token``, ``client_secret`` ... but not
+#: ``max_tokens`` or ``tokens_per_minute`` (settings, not secrets) or ``api_key_env`` (a name).
+_SECRET_NAME = re.compile(
+    r"(^|_)(api_?key|key|secret|password|passwd|token|auth|credentials?)($|_)", re.IGNORECASE
+)
 
-__all__ = ["ROLES", "CounselorConfig", "GenerationConfig", "RoleConfig", "load_config"]
+#: Role settings that say where and how fast a model is reached, not what it generates: they
+#: may change between a run and its resume.
+OPERATIONAL_ROLE_FIELDS = frozenset(
+    {
+        "base_url",
+        "api_key_env",
+        "timeout",
+        "attempts",
+        "wait_max",
+        "requests_per_minute",
+        "tokens_per_minute",
+    }
+)
+#: Run settings that may change between a run and its resume (speed, accounting, retries).
+OPERATIONAL_RUN_FIELDS = frozenset({"concurrency", "prices", "dialogue_attempts"})
+
+__all__ = [
+    "ROLES",
+    "CounselorConfig",
+    "GenerationConfig",
+    "RoleConfig",
+    "load_config",
+    "signature_changes",
+]
 
 ROLES = ("seeker", "supporter", "scenario_writer", "profile_writer")
 
@@ -183,25 +212,87 @@ class GenerationConfig(BaseModel):
         return {**DEFAULT_PRICES, **self.prices}
 
     def signature(self) -> dict[str, Any]:
-        """The settings that shape a run, for ``run.json``. Key variables are names only, and
-        any ``provider_kwargs`` entry named like a secret (key, token, secret, password) is
-        replaced by ``"[redacted]"``."""
-        data = json.loads(self.model_dump_json(exclude={"concurrency"}))
+        """Every setting of the run, for ``run.json`` (provenance). Key variables are names
+        only, and any ``provider_kwargs`` entry named like a secret (``api_key``,
+        ``access_token``, ``password`` ...) is replaced by ``"[redacted]"``."""
+        return _scrub(json.loads(self.model_dump_json(exclude={"concurrency"})))
 
-        def scrub(node: Any) -> Any:
-            if isinstance(node, dict):
-                return {
-                    k: "[redacted]" if _SECRET_NAME.search(k) and k != "api_key_env" else scrub(v)
-                    for k, v in node.items()
-                }
-            return [scrub(v) for v in node] if isinstance(node, list) else node
+    def data_signature(self) -> dict[str, Any]:
+        """The settings that shape the data, resolved per role: what a resumed run must share
+        with the run it continues.
 
-        return scrub(data)
+        It holds each role's and the counselor's effective model, sampling and kind, the
+        problem-type mix, the turn limits, the seed pool, and a hash of every prompt's text.
+        It leaves out what only changes speed or accounting: concurrency, rate limits,
+        timeouts, retries, prices, and where a model is served (``base_url``).
+        """
+
+        def role_data(cfg: RoleConfig) -> dict[str, Any]:
+            temperature, max_tokens = cfg.sampling()
+            data = json.loads(cfg.model_dump_json(exclude=set(OPERATIONAL_ROLE_FIELDS)))
+            data.update(temperature=temperature, max_tokens=max_tokens)
+            return _scrub(data)
+
+        top = json.loads(
+            self.model_dump_json(
+                exclude={*OPERATIONAL_RUN_FIELDS, "defaults", "roles", "counselor", "prompts_dir"}
+            )
+        )
+        prompts = {}
+        for name in PROMPT_NAMES:
+            text = load_prompt(name, self.prompts_dir)
+            digest = hashlib.sha256(f"{text.system}\n---\n{text.user}".encode()).hexdigest()
+            prompts[name] = digest[:16]
+        return {
+            **top,
+            "roles": {role: role_data(self.role(role)) for role in ROLES},
+            "counselor": role_data(self.counselor_config()),
+            "prompts": prompts,
+        }
+
+
+def _scrub(node: Any) -> Any:
+    """``node`` with the values of secret-named keys replaced by ``"[redacted]"``."""
+    if isinstance(node, dict):
+        return {
+            k: "[redacted]" if _SECRET_NAME.search(k) and k != "api_key_env" else _scrub(v)
+            for k, v in node.items()
+        }
+    return [_scrub(v) for v in node] if isinstance(node, list) else node
+
+
+def signature_changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """The settings that differ between two :meth:`GenerationConfig.data_signature` dicts,
+    as ``"roles.seeker.model: 'a' -> 'b'"`` lines, in a stable order.
+
+    >>> signature_changes({"seed": 1, "roles": {"seeker": {"model": "a"}}},
+    ...                   {"seed": 1, "roles": {"seeker": {"model": "b"}}})
+    ["roles.seeker.model: 'a' -> 'b'"]
+    """
+
+    def flat(node: Any, prefix: str = "") -> dict[str, Any]:
+        if isinstance(node, dict):
+            out: dict[str, Any] = {}
+            for key, value in node.items():
+                out.update(flat(value, f"{prefix}{key}."))
+            return out
+        return {prefix.rstrip("."): node}
+
+    old, new = flat(before), flat(after)
+    missing = object()
+    changes = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key, missing), new.get(key, missing)
+        if a != b:
+            shown_a = "(unset)" if a is missing else repr(a)
+            shown_b = "(unset)" if b is missing else repr(b)
+            changes.append(f"{key}: {shown_a} -> {shown_b}")
+    return changes
 
 
 def _explain(err: ValidationError) -> str:
-    field, message = first_problem(err, "config")
-    return f"{field}: {message}"
+    field, message = first_problem(err, "")
+    return f"{field}: {message}" if field else message
 
 
 def load_config(path: str | Path | None, **overrides: Any) -> GenerationConfig:
@@ -231,5 +322,6 @@ def load_config(path: str | Path | None, **overrides: Any) -> GenerationConfig:
     try:
         return GenerationConfig.model_validate(data)
     except ValidationError as err:
-        where = str(path) if path is not None else "settings"
-        raise ConfigError(f"{where}: {_explain(err)}") from None
+        raise ConfigError(
+            f"{path}: {_explain(err)}" if path is not None else _explain(err)
+        ) from None

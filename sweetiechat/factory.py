@@ -20,6 +20,8 @@ from sweetiechat.errors import ConfigError
 __all__ = ["Team", "build_backend", "build_team", "preflight"]
 
 _NO_KEY = "not-needed"
+#: Where an ``openai`` role without ``base_url`` goes (unless ``OPENAI_BASE_URL`` is set).
+DEFAULT_OPENAI_URL = "https://api.openai.com/v1"
 
 
 def _api_key(cfg: RoleConfig, role: str) -> str:
@@ -194,22 +196,32 @@ def preflight(config: GenerationConfig, timeout: float = 5.0) -> None:
     for role, cfg in roles:
         if cfg.backend == "openai":
             key = _api_key(cfg, role)
-            if not cfg.base_url or cfg.base_url in checked:
+            # No base_url: the OpenAI client's own default, checked the same way, so a bad
+            # network or key fails now and names the URL, not after a minute of retries.
+            base_url = (
+                cfg.base_url
+                or os.environ.get("OPENAI_BASE_URL")
+                or os.environ.get("OPENAI_API_BASE")
+                or DEFAULT_OPENAI_URL
+            )
+            if base_url in checked:
                 continue
-            checked.add(cfg.base_url)
-            url = cfg.base_url.rstrip("/") + "/models"
+            checked.add(base_url)
+            url = base_url.rstrip("/") + "/models"
             try:
                 response = httpx.get(
                     url, timeout=timeout, headers={"Authorization": f"Bearer {key}"}
                 )
             except httpx.HTTPError as err:
                 raise ConfigError(
-                    f"cannot reach {cfg.base_url} (the {role}'s base URL): "
-                    f"{type(err).__name__}; check the URL and that the server is running"
+                    f"cannot reach {base_url} (the {role}'s "
+                    f"{'base URL' if cfg.base_url else 'default OpenAI endpoint'}): "
+                    f"{type(err).__name__}; check the URL, the network and that the server "
+                    "is running"
                 ) from None
             if response.status_code in (401, 403):
                 raise ConfigError(
-                    f"{cfg.base_url} rejected the key in {cfg.api_key_env} (the {role}); "
+                    f"{base_url} rejected the key in {cfg.api_key_env} (the {role}); "
                     "check the variable"
                 )
         elif cfg.backend == "embedded":

@@ -24,7 +24,7 @@ from typing import Any
 
 from sweetiechat._async import run_sync
 from sweetiechat.backends.wrappers import DIALOGUE_USAGE, UsageLedger
-from sweetiechat.config import GenerationConfig
+from sweetiechat.config import GenerationConfig, signature_changes
 from sweetiechat.conversation import Conversation
 from sweetiechat.errors import ConfigError, UserError
 from sweetiechat.factory import Team, build_team
@@ -222,11 +222,13 @@ class _Run:
 
 
 def check_output(out: str | Path, config: GenerationConfig, resume: bool) -> set[str]:
-    """The ids already in ``out``; refuses to overwrite without ``resume`` or to resume with
-    another seed.
+    """The ids already in ``out``. Refuses to overwrite without ``resume``, and to resume a
+    run whose data settings differ (:meth:`GenerationConfig.data_signature`): another seed,
+    model, prompt, counselor, sampling setting or problem-type mix would mix two runs in one
+    file. Concurrency, rate limits, timeouts and display may change.
 
     Raises:
-        ConfigError: what to pass instead.
+        ConfigError: what differs, and what to pass instead.
     """
     out = Path(out)
     done: set[str] = set()
@@ -238,11 +240,28 @@ def check_output(out: str | Path, config: GenerationConfig, resume: bool) -> set
         done = existing_ids(out)
     settings = run_folder(out) / "run.json"
     if resume and settings.is_file():
-        previous = json.loads(settings.read_text())
+        try:
+            previous = json.loads(settings.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            raise ConfigError(
+                f"{settings}: cannot read the previous run's settings ({err}); "
+                "delete that file only if you are sure the settings are the same"
+            ) from None
         if previous.get("seed") != config.seed:
             raise ConfigError(
                 f"{out} was generated with --seed {previous.get('seed')}; resume with that seed"
             )
+        before = previous.get("data_signature")
+        if before is not None:
+            changes = signature_changes(before, config.data_signature())
+            if changes:
+                shown = "; ".join(changes[:6]) + (
+                    f"; and {len(changes) - 6} more" if len(changes) > 6 else ""
+                )
+                raise ConfigError(
+                    f"cannot resume {out}: it was generated with other settings ({shown}). "
+                    f"Resume with the settings in {settings}, or write to another -o"
+                )
     return done
 
 
@@ -254,9 +273,13 @@ def _prepare_run(
     folder.mkdir(parents=True, exist_ok=True)
     settings = folder / "run.json"
     tmp = settings.with_name("run.json.tmp")
-    tmp.write_text(
-        json.dumps({"seed": config.seed, "n": n, "config": config.signature()}, indent=2)
-    )
+    record = {
+        "seed": config.seed,
+        "n": n,
+        "data_signature": config.data_signature(),
+        "config": config.signature(),
+    }
+    tmp.write_text(json.dumps(record, indent=2), encoding="utf-8")
     tmp.replace(settings)
     return done, folder
 

@@ -38,6 +38,7 @@ __all__ = [
     "existing_ids",
     "read_dialogues",
     "read_esconv",
+    "read_located",
     "read_text",
     "write_dialogues",
 ]
@@ -127,6 +128,18 @@ def read_dialogues(
     Raises:
         DataError: the file is missing, empty, not UTF-8, or has a bad record.
     """
+    for _, dialogue in read_located(path, on_error=on_error):
+        yield dialogue
+
+
+def read_located(
+    path: str | Path,
+    *,
+    on_error: Callable[[DataError], None] | None = None,
+) -> Iterator[tuple[int | None, Dialogue]]:
+    """Like :func:`read_dialogues`, with each dialogue's line number in the file (``None``
+    for the original single-array ``ESConv.json``, whose records have no line of their own),
+    so messages can say ``FILE:LINE``."""
     path = Path(path)
 
     def fail(err: DataError) -> None:
@@ -135,7 +148,8 @@ def read_dialogues(
         on_error(err)
 
     if _first_char(path) == "[":
-        yield from read_esconv(path)
+        for dialogue in read_esconv(path):
+            yield None, dialogue
         return
     for number, text, complete in _lines(path):
         try:
@@ -145,15 +159,17 @@ def read_dialogues(
                 warnings.warn(
                     f"{path}:{number}: last line is cut off (an interrupted write); skipped it",
                     TornLineWarning,
-                    stacklevel=2,
+                    stacklevel=3,
                 )
                 continue
             fail(DataError(path, number, f"not valid JSON ({err.msg}, column {err.colno})"))
             continue
         try:
-            yield _parse_record(record, path.stem, number)
+            dialogue = _parse_record(record, path.stem, number)
         except DataError as err:
             fail(DataError(path, number, err.message))
+            continue
+        yield number, dialogue
 
 
 def _parse_record(record: Any, stem: str, number: int) -> Dialogue:

@@ -1,4 +1,4 @@
-"""``sweetiechat data``: import, export and validate dialogue files."""
+"""``sweetiechat data``: import, export, validate and normalise dialogue files."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import typer
 from rich.markup import escape
 
 from sweetiechat.cli._common import console, err_console
-from sweetiechat.io import DataError, read_dialogues, write_dialogues
+from sweetiechat.errors import UserError
+from sweetiechat.io import DataError, read_dialogues, read_located, write_dialogues
+from sweetiechat.normalize import normalise
 
 app = typer.Typer(help="Import, export and validate dialogue files.", no_args_is_help=True)
 
@@ -46,28 +48,70 @@ def validate(
 ) -> None:
     """Check every record of a file; print each problem as FILE:LINE: message.
 
-    Exits 0 when the file is valid, 1 when any record is bad.
+    Exits 0 when the file is valid, 1 when any record is bad. With --alternating, a dialogue
+    with consecutive turns by one role is bad too; `sweetiechat data merge-consecutive`
+    writes the merged, alternating form.
     """
-    problems: list[DataError] = []
+    unreadable: list[DataError] = []
+    not_alternating: list[DataError] = []
     count = 0
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        for number, dialogue in enumerate(read_dialogues(path, on_error=problems.append), 1):
+        for line, dialogue in read_located(path, on_error=unreadable.append):
             count += 1
             if alternating and not dialogue.alternates:
-                problems.append(
+                turns = dialogue.turns
+                first = next(i for i in range(1, len(turns)) if turns[i].role == turns[i - 1].role)
+                where = f"dialogue {dialogue.id!r}" + ("" if line else f" (record {count})")
+                not_alternating.append(
                     DataError(
                         path,
-                        None,
-                        f"dialogue {dialogue.id!r} (record {number}): "
-                        "consecutive turns by one role; merge them",
+                        line,
+                        f"{where}: turns {first} and {first + 1} are both by the "
+                        f"{turns[first].role}; merge them (sweetiechat data merge-consecutive)",
                     )
                 )
     for w in caught:
         err_console.print(f"[yellow]warning:[/] {escape(str(w.message))}", highlight=False)
-    for problem in problems:
+    for problem in [*unreadable, *not_alternating]:
         err_console.print(f"[red]{escape(str(problem))}[/]", highlight=False, soft_wrap=True)
-    if problems:
-        err_console.print(f"{len(problems)} bad record(s), {count} valid dialogue(s)")
+    bad = len(unreadable) + len(not_alternating)
+    if bad:
+        parts = [f"{len(unreadable)} unreadable"] if unreadable else []
+        parts += [f"{len(not_alternating)} not alternating"] if not_alternating else []
+        err_console.print(
+            f"{path}: {bad} bad record(s) ({', '.join(parts)}), "
+            f"{count - len(not_alternating)} valid dialogue(s)"
+        )
         raise typer.Exit(1)
     console.print(f"{path}: {count} valid dialogue(s)")
+
+
+@app.command("merge-consecutive")
+def merge_consecutive(
+    path: Path = typer.Argument(..., help="A dialogue file in any supported format."),
+    out: Path = typer.Option(..., "-o", "--out", help="Where to write sweetiechat JSON lines."),
+    drop_greetings: bool = typer.Option(
+        False, "--drop-greetings", help="Also drop the opening greeting turns."
+    ),
+) -> None:
+    """Write the merged, alternating form: consecutive turns of one role joined into one
+    (a merged supporter turn keeps the strategy of its first part, as ESConv does).
+
+        sweetiechat data merge-consecutive ../shared/data/esconv/test.json -o test.merged.jsonl
+    """
+    if out.exists() and out.resolve() == path.resolve():
+        raise UserError(f"{out}: the output would overwrite the input; choose another -o")
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    dialogues = (
+        normalise(d, merge_consecutive=True, drop_greetings=drop_greetings)
+        for d in read_dialogues(path)
+    )
+    try:
+        count = write_dialogues(tmp, dialogues)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    tmp.replace(out)  # all or nothing: a bad record leaves no half-written output
+    console.print(f"wrote {count} alternating dialogues to {out}")

@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from sweetiechat.cli._common import console, err_console
 from sweetiechat.config import GenerationConfig, load_config
@@ -57,9 +58,10 @@ def render_dialogue(d: Dialogue) -> Panel:
             table.add_row("[cyan]Seeker[/]", escape(t.text))
         else:
             table.add_row("[green]Supporter[/]", f"[dim]\\[{t.strategy}][/] {escape(t.text)}")
-    head = (
+    head = Text.from_markup(
         f"[b]{d.problem_type.value}[/]\n[i]Scenario:[/] {escape(d.scenario or '')}\n"
-        f"[i]Profile:[/] {escape(d.profile or '')}"
+        f"[i]Profile:[/] {escape(d.profile or '')}",
+        overflow="fold",
     )
     return Panel(Group(head, "", table), title=d.id, expand=True)
 
@@ -179,6 +181,8 @@ def generate(
 
         sweetiechat generate -n 100 -o out.jsonl --backend openai --model gpt-4o-mini
     """
+    if n < 1:
+        raise typer.BadParameter(f"{n} dialogues; ask for at least 1", param_hint="-n")
     if counselor is not None and counselor not in COUNSELORS:
         raise typer.BadParameter(f"choose one of {', '.join(COUNSELORS)}", param_hint="--counselor")
     if backend is not None and backend not in ("embedded", "openai"):
@@ -204,7 +208,7 @@ def generate(
     _summary(state, out)
     if show:
         for d in deque(read_dialogues(out), maxlen=show) if out.exists() else []:
-            console.print(render_dialogue(d))
+            console.print(render_dialogue(d), soft_wrap=False)  # wrap inside the panel
     if state.interrupted:
         raise typer.Exit(130)
     if state.failures:
