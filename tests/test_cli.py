@@ -30,7 +30,14 @@ def test_import_validate_and_export(esconv_small, tmp_path):
     r = sweetiechat("data", "validate", str(out))
     assert r.returncode == 0 and "3 valid dialogue(s)" in r.stdout
     r = sweetiechat("data", "validate", "--alternating", str(out))
-    assert r.returncode == 1 and "consecutive turns" in r.stderr
+    assert r.returncode == 1 and "are both by the" in r.stderr
+    assert f"{out}:1: dialogue" in r.stderr  # FILE:LINE, not a record number
+    assert "(record" not in r.stderr and "valid dialogue(s)" in r.stderr
+    merged = tmp_path / "merged.jsonl"
+    r = sweetiechat("data", "merge-consecutive", str(out), "-o", str(merged))
+    assert r.returncode == 0 and "wrote 3 alternating dialogues" in r.stdout, r.stderr
+    r = sweetiechat("data", "validate", "--alternating", str(merged))
+    assert r.returncode == 0 and "3 valid dialogue(s)" in r.stdout
 
 
 @pytest.mark.parametrize(
