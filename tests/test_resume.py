@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from sweetiechat.config import GenerationConfig, signature_changes
+from sweetiechat.config import ROLES, GenerationConfig, signature_changes
 from sweetiechat.errors import ConfigError
 from sweetiechat.generate import generate_dialogues, run_folder
 from sweetiechat.io import read_dialogues
@@ -105,6 +105,14 @@ def test_data_signature_resolves_roles_and_ignores_where_a_model_is_served():
         }
     )
     assert signature_changes(moved.data_signature(), same.data_signature()) == []
+    per_role = GenerationConfig.model_validate(
+        {
+            "defaults": {"backend": "openai", "model": "x"},
+            "roles": {role: {"model": "m"} for role in ROLES},
+            "counselor": {"model": "m"},
+        }
+    )
+    assert signature_changes(moved.data_signature(), per_role.data_signature()) == []
 
 
 def test_settings_are_recorded_and_only_secrets_are_redacted():
