@@ -1,4 +1,4 @@
-"""The turn loop for one dialogue (SPEC §3.4): the seeker opens; then each turn is
+"""The turn loop for one dialogue (docs/method.md, "Role-play"): the seeker opens; then each turn is
 counselor -> supporter -> seeker, until the seeker closes or the turn limit is hit.
 
 >>> from langchain_core.language_models.fake_chat_models import FakeListChatModel
@@ -15,21 +15,37 @@ counselor -> supporter -> seeker, until the seeker closes or the turn limit is h
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sweetiechat._async import run_sync
-from sweetiechat.agents.counselor import CounselorAgent
+from sweetiechat.agents.counselor import CounselorAgent, StrategyChoice
 from sweetiechat.agents.seeker import SeekerAgent
 from sweetiechat.agents.supporter import FreeSupporterAgent, SupporterAgent
 from sweetiechat.backends.wrappers import DIALOGUE_USAGE
+from sweetiechat.errors import AgentError
 from sweetiechat.safety import seeker_in_crisis
 from sweetiechat.taxonomy import ProblemType, Strategy, parse_problem_type
 from sweetiechat.types import Dialogue, DialogueMeta, Scenario, Turn, Usage
 
-__all__ = ["Conversation"]
+__all__ = ["Conversation", "attributed"]
+
+T = TypeVar("T")
 
 #: The strategy recorded for a no-counselor supporter turn whose tag was unusable.
 FREE_SUPPORTER_FALLBACK = Strategy.OTHERS
+
+
+async def attributed(role: str, agent: object, call: Awaitable[T]) -> T:
+    """Await ``call`` (a step of ``role``); a failure is re-raised as :class:`AgentError`
+    naming the role and the agent's model, with the original error as its cause."""
+    try:
+        return await call
+    except AgentError:
+        raise
+    except Exception as err:
+        raise AgentError(role, str(getattr(agent, "name", type(agent).__name__)), err) from err
 
 
 @dataclass
@@ -88,7 +104,7 @@ class Conversation:
         try:
             seeker_turns = 0
             while True:
-                reply = await self.seeker.arespond(dialogue)
+                reply = await attributed("seeker", self.seeker, self.seeker.arespond(dialogue))
                 turns.append(Turn(role="seeker", text=reply.text))
                 seeker_turns += 1
                 dialogue = dialogue.model_copy(update={"turns": list(turns)})
@@ -97,15 +113,29 @@ class Conversation:
                     break
                 if self.counselor is None:
                     assert isinstance(self.supporter, FreeSupporterAgent)
-                    turn = await self.supporter.arespond(dialogue, self.example)
+                    turn = await attributed(
+                        "supporter", self.supporter, self.supporter.arespond(dialogue, self.example)
+                    )
                     if turn.strategy is None:
                         fallbacks += 1
                         turn = turn.model_copy(update={"strategy": FREE_SUPPORTER_FALLBACK})
                 else:
                     assert isinstance(self.supporter, SupporterAgent)
-                    choice = await self.counselor.aselect(dialogue)
+                    choice = await attributed(
+                        "counselor", self.counselor, self.counselor.aselect(dialogue)
+                    )
+                    if not isinstance(choice, StrategyChoice):
+                        raise TypeError(
+                            f"the counselor {self.counselor.name!r} returned "
+                            f"{type(choice).__name__} {choice!r}; aselect() must return a "
+                            "StrategyChoice, e.g. StrategyChoice(Strategy.QUESTION)"
+                        )
                     fallbacks += choice.fallback
-                    turn = await self.supporter.arespond(dialogue, choice.strategy, self.example)
+                    turn = await attributed(
+                        "supporter",
+                        self.supporter,
+                        self.supporter.arespond(dialogue, choice.strategy, self.example),
+                    )
                 turns.append(turn)
                 dialogue = dialogue.model_copy(update={"turns": list(turns)})
         finally:

@@ -1,4 +1,4 @@
-"""Many dialogues at once (SPEC §3): sampling, seed pools, concurrency, resume.
+"""Many dialogues at once (docs/method.md): sampling, seed pools, concurrency, resume.
 
 Each dialogue's id is ``sc<seed>-<index>``: a rerun with ``resume=True`` skips the ids
 already in the output, so nothing is duplicated or lost. Every finished dialogue is
@@ -25,7 +25,7 @@ from typing import Any
 from sweetiechat._async import run_sync
 from sweetiechat.backends.wrappers import DIALOGUE_USAGE, UsageLedger
 from sweetiechat.config import GenerationConfig, signature_changes
-from sweetiechat.conversation import Conversation
+from sweetiechat.conversation import Conversation, attributed
 from sweetiechat.errors import ConfigError, UserError
 from sweetiechat.factory import Team, build_team
 from sweetiechat.io import JsonlWriter, existing_ids
@@ -139,10 +139,18 @@ class _Run:
         try:
             t0 = time.perf_counter()
             seed = self.pools.draw_scenario(problem_type, rng)
-            scenario = await team.scenario_writer.awrite(problem_type, seed)
+            scenario = await attributed(
+                "scenario writer",
+                team.scenario_writer,
+                team.scenario_writer.awrite(problem_type, seed),
+            )
             t1 = time.perf_counter()
             example = self.pools.draw_profile(problem_type, rng)
-            profile = await team.profile_writer.awrite(problem_type, scenario.text, example)
+            profile = await attributed(
+                "profile writer",
+                team.profile_writer,
+                team.profile_writer.awrite(problem_type, scenario.text, example),
+            )
             self.pools.add_profile(profile)
             t2 = time.perf_counter()
             conversation = Conversation(

@@ -111,3 +111,19 @@ def test_render_dialogue_escapes_model_text():
     console.print(render_dialogue(d))
     text = console.export_text()
     assert "Bye [END] [/bold]" in text and "[red]x" in text and "[Others] ok" in text
+
+
+def test_test_server_lists_fault_kinds_and_rejects_unknown_ones():
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "sweetiechat.testing", *args], capture_output=True, text=True
+        )
+
+    help_text = run("--help")
+    assert help_text.returncode == 0
+    for kind in ("rate_limit", "server_error", "hang", "malformed_json", "empty_content"):
+        assert kind in help_text.stdout
+    bad = run("--faults", "bogus")
+    assert bad.returncode == 2
+    assert "unknown fault kind(s) bogus; choose from rate_limit" in bad.stderr
+    assert "Traceback" not in bad.stderr

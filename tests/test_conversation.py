@@ -138,3 +138,47 @@ def test_agents_keep_no_state_between_dialogues():
         "attempts",
         "model_options",
     }
+
+
+class _Broken:
+    """A chat model stand-in whose every call fails the way a provider error does."""
+
+    name = "broken-model"
+
+    async def acomplete(self, messages, **options):
+        raise ConnectionError("connection refused")
+
+
+def test_a_failing_model_says_which_role_failed():
+    from sweetiechat.errors import AgentError
+
+    conv = Conversation(
+        seeker=SeekerAgent(fake("I lost my job.")),
+        supporter=SupporterAgent(_Broken()),
+        counselor=PromptedCounselor(fake("Question")),
+        problem_type="Job Crisis",
+    )
+    with pytest.raises(AgentError) as info:
+        conv.run()
+    assert str(info.value) == (
+        "the supporter (broken-model) failed: ConnectionError: connection refused"
+    )
+    assert info.value.role == "supporter"
+    assert isinstance(info.value.__cause__, ConnectionError)
+
+
+def test_a_counselor_returning_a_string_gets_a_message_saying_what_to_return():
+    class Sloppy(CounselorAgent):
+        name = "sloppy"
+
+        async def aselect(self, dialogue):
+            return "Question"
+
+    conv = Conversation(
+        seeker=SeekerAgent(fake("I lost my job.")),
+        supporter=SupporterAgent(fake("I hear you.")),
+        counselor=Sloppy(),
+        problem_type="Job Crisis",
+    )
+    with pytest.raises(TypeError, match=r"returned str 'Question'.*must return a StrategyChoice"):
+        conv.run()
