@@ -128,11 +128,15 @@ class RoleConfig(BaseModel):
 class CounselorConfig(RoleConfig):
     """The counselor: a role config plus the kind of counselor."""
 
-    kind: Literal["likelihood", "served", "prompted", "none"] = "likelihood"
+    kind: Literal["likelihood", "served", "prompted", "classifier", "none"] = "likelihood"
     """``likelihood`` (local LM scores the 8 names), ``served`` (vLLM LoRA endpoint),
-    ``prompted`` (a chat model asked to choose) or ``none`` (the supporter picks)."""
+    ``prompted`` (a chat model asked to choose), ``classifier`` (a trained encoder
+    classifier) or ``none`` (the supporter picks)."""
     adapter: str | None = None
     """For ``likelihood``: a LoRA adapter folder (the trained counselor)."""
+    folder: str | None = None
+    """For ``classifier``: the folder written by ``sweetiechat counselor train --kind
+    classifier``."""
     mode: Literal["choice", "logprobs"] = "choice"
     """For ``served``: constrained choice or first-token ``top_logprobs``."""
     normalize: Literal["sum", "mean"] = "sum"

@@ -139,9 +139,11 @@ def build_team(config: GenerationConfig, ledger: UsageLedger | None = None) -> T
         counselor = None
     elif c.kind == "likelihood":
         from sweetiechat.agents.likelihood import LikelihoodCounselor
+        from sweetiechat.agents.trained import adapter_base
 
+        base = c.model if c.backend == "embedded" and c.model else None
         counselor = LikelihoodCounselor(
-            c.model if c.backend == "embedded" and c.model else "embedded",
+            adapter_base(c.adapter, base) if c.adapter else base or "embedded",
             adapter=c.adapter,
             normalize=c.normalize,
             temperature=c.sample_temperature
@@ -150,6 +152,12 @@ def build_team(config: GenerationConfig, ledger: UsageLedger | None = None) -> T
             prompts_dir=config.prompts_dir,
             window=config.window,
         )
+    elif c.kind == "classifier":
+        from sweetiechat.agents.classifier import ClassifierCounselor
+
+        if not c.folder:
+            raise ConfigError("the classifier counselor needs folder = <trained folder>")
+        counselor = ClassifierCounselor(c.folder)
     else:
         backend = build_backend(c, "counselor", ledger, shared)
         if c.kind == "served":
@@ -230,5 +238,11 @@ def preflight(config: GenerationConfig, timeout: float = 5.0) -> None:
     if c.kind == "likelihood":
         uses_embedded = uses_embedded or c.backend != "embedded" or not c.model
         require_local()
+    if c.kind == "classifier":
+        from sweetiechat.agents.classifier import ClassifierCounselor
+
+        if not c.folder:
+            raise ConfigError("the classifier counselor needs folder = <trained folder>")
+        ClassifierCounselor(c.folder)  # reads the folder's counselor.json
     if uses_embedded:
         embedded_model_dir()  # converts the GGUF file once, before the run starts
