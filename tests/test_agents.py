@@ -1,23 +1,16 @@
-import asyncio
-
 import pytest
-from langchain_openai import ChatOpenAI
 
 from helpers import fake
 from sweetiechat.agents import (
-    DEFAULT_STRATEGY,
     FreeSupporterAgent,
     ProfileWriter,
-    PromptedCounselor,
     ScenarioWriter,
     SeekerAgent,
-    ServedCounselor,
     SupporterAgent,
 )
 from sweetiechat.agents.base import AgentError
 from sweetiechat.prompts import PROMPT_NAMES, PromptTemplate, load_prompt
 from sweetiechat.taxonomy import ProblemType, Strategy
-from sweetiechat.testing import OpenAITestServer
 from sweetiechat.testing.script import ROLE_MARKERS
 from sweetiechat.types import Dialogue, SeekerProfile, Turn
 
@@ -97,57 +90,6 @@ def test_free_supporter_parses_its_own_strategy():
     assert turn.strategy is Strategy.INFORMATION and turn.text == "Many people feel this."
     turn = FreeSupporterAgent(fake("No tag here.")).respond(dialogue(1))
     assert turn.strategy is None
-
-
-def test_prompted_counselor_parses_retries_then_falls_back():
-    assert PromptedCounselor(fake("[Self-disclosure]")).select(dialogue(1)).strategy is (
-        Strategy.SELF_DISCLOSURE
-    )
-    backend = fake("hmm, tough one", "affirmation and reassurance")
-    choice = PromptedCounselor(backend).select(dialogue(1))
-    assert choice.strategy is Strategy.AFFIRMATION and not choice.fallback
-    assert len(backend.calls) == 2
-    choice = PromptedCounselor(fake("empathy!")).select(dialogue(1))
-    assert choice.fallback and choice.strategy is DEFAULT_STRATEGY
-    assert "empathy" in choice.reason
-
-
-def _served(server: OpenAITestServer, mode: str) -> ServedCounselor:
-    model = ChatOpenAI(base_url=server.base_url, api_key="x", model="counselor", max_retries=0)
-    return ServedCounselor(model, mode=mode)
-
-
-def test_served_counselor_constrained_choice_sends_structured_outputs():
-    with OpenAITestServer(script=lambda r: "not a label") as server:
-        choice = _served(server, "choice").select(dialogue(1))
-        body = server.requests[-1]
-    assert body["structured_outputs"]["choice"] == [s.value for s in Strategy]
-    assert isinstance(choice.strategy, Strategy) and not choice.fallback
-
-
-def test_served_counselor_never_trusts_free_text():
-    # A server that ignores the constraint (as vLLM does with the old guided_choice).
-    with OpenAITestServer(script=lambda r: "Question") as server:
-        server.shared.script = lambda r: "I'd say Question, probably"
-        counselor = _served(server, "choice")
-
-        async def ignore_constraint():
-            counselor._options = lambda: {"max_tokens": 16}  # type: ignore[method-assign]
-            return await counselor.aselect(dialogue(1))
-
-        choice = asyncio.run(ignore_constraint())
-    assert choice.fallback and choice.strategy is DEFAULT_STRATEGY
-
-
-def test_served_counselor_logprobs_give_probabilities():
-    with OpenAITestServer(script=lambda r: "Reflection of feelings") as server:
-        choice = _served(server, "logprobs").select(dialogue(1))
-        body = server.requests[-1]
-    assert body["logprobs"] is True and body["top_logprobs"] == 20
-    assert choice.strategy is Strategy.REFLECTION
-    assert choice.probabilities is not None
-    assert sum(choice.probabilities.values()) == pytest.approx(1.0)
-    assert max(choice.probabilities, key=choice.probabilities.get) is Strategy.REFLECTION
 
 
 def test_writers():

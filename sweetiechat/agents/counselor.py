@@ -1,16 +1,20 @@
 """Strategy counselors: ``select(dialogue)`` picks one of the 8 strategies for the next
-supporter turn (SPEC §3.4.2), with the probability of each strategy when available.
+supporter turn, with the probability of each strategy when available (the Strategy
+Counselor of Ye et al., COLING 2025; see docs/method.md).
+
+Each is a thin user of :func:`sweetiechat.backends.choice.achoose`: it renders
+:func:`counselor_messages`, chooses among the 8 strategy names, and maps the
+:class:`~sweetiechat.backends.choice.Choice` back to a :class:`StrategyChoice`.
 
 - :class:`PromptedCounselor`: any chat model asked to choose; answers parsed tolerantly.
 - :class:`ServedCounselor`: a vLLM OpenAI-compatible endpoint serving the counselor LoRA;
   constrained choice or ``top_logprobs``, never free text.
 - :class:`~sweetiechat.agents.likelihood.LikelihoodCounselor`: a local causal LM scoring
-  the 8 names (SPEC eq. 4).
+  the 8 names.
 """
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,21 +25,27 @@ from langchain_core.language_models import BaseChatModel
 from sweetiechat._async import run_sync
 from sweetiechat.agents.base import render_history, strategy_list
 from sweetiechat.backends.base import ChatBackend, Message, as_backend
+from sweetiechat.backends.choice import Choice, achoose
+from sweetiechat.backends.served import MIN_MASS, ServedChooser
 from sweetiechat.prompts import PromptTemplate, load_prompt
 from sweetiechat.taxonomy import Strategy, UnknownLabelError, parse_strategy
 from sweetiechat.types import Dialogue
 
 __all__ = [
     "DEFAULT_STRATEGY",
+    "STRATEGY_OPTIONS",
     "CounselorAgent",
     "PromptedCounselor",
     "ServedCounselor",
     "StrategyChoice",
     "counselor_messages",
+    "strategy_choice",
 ]
 
 #: The fallback when a counselor gives no usable answer: ESConv's most frequent strategy.
 DEFAULT_STRATEGY = Strategy.QUESTION
+#: The options a counselor chooses among: the 8 strategy names, in ESConv's order.
+STRATEGY_OPTIONS = tuple(s.value for s in Strategy)
 
 
 @dataclass(frozen=True)
@@ -97,12 +107,24 @@ class CounselorAgent(ABC):
         return counselor_messages(dialogue, prompt=prompt, window=self.window)
 
 
-def softmax(logits: dict[Strategy, float]) -> dict[Strategy, float]:
-    """Normalise log-scores over the 8 strategies (absent ones get probability 0)."""
-    top = max(logits.values())
-    exp = {s: math.exp(v - top) for s, v in logits.items()}
-    total = sum(exp.values())
-    return {s: exp.get(s, 0.0) / total for s in Strategy}
+def strategy_choice(choice: Choice) -> StrategyChoice:
+    """A :class:`~sweetiechat.backends.choice.Choice` among :data:`STRATEGY_OPTIONS` as a
+    :class:`StrategyChoice`."""
+    probs = choice.probabilities
+    return StrategyChoice(
+        Strategy(choice.label),
+        {Strategy(k): v for k, v in probs.items()} if probs is not None else None,
+        fallback=choice.fallback,
+        reason=choice.reason,
+    )
+
+
+def _parse_strategy(text: str) -> str | None:
+    """The strategy a free answer names, known spellings included, or None."""
+    try:
+        return parse_strategy(text.strip().splitlines()[0]).value
+    except (UnknownLabelError, IndexError):
+        return None
 
 
 class PromptedCounselor(CounselorAgent):
@@ -110,6 +132,8 @@ class PromptedCounselor(CounselorAgent):
 
     An unparseable answer is asked once more; if that fails too, :data:`DEFAULT_STRATEGY`
     is taken and the choice is marked ``fallback=True`` (recorded in the dialogue's metadata).
+    Given a backend that chooses natively (a
+    :class:`~sweetiechat.backends.choice.ChoiceBackend`), that backend decides instead.
     """
 
     def __init__(
@@ -128,31 +152,33 @@ class PromptedCounselor(CounselorAgent):
         self.model_options = {"max_tokens": 16, **(model_options or {})}
 
     async def aselect(self, dialogue: Dialogue) -> StrategyChoice:
-        messages = self.render(self.prompt, dialogue)
-        answers = []
-        for _ in range(2):
-            answer = (await self.backend.acomplete(messages, **self.model_options)).text
-            try:
-                return StrategyChoice(parse_strategy(answer.strip().splitlines()[0]))
-            except (UnknownLabelError, IndexError):
-                answers.append(answer)
-        return StrategyChoice(
-            DEFAULT_STRATEGY, fallback=True, reason=f"unparseable answers: {answers!r}"[:200]
+        choice = await achoose(
+            self.backend,
+            self.render(self.prompt, dialogue),
+            STRATEGY_OPTIONS,
+            default=DEFAULT_STRATEGY.value,
+            parse=_parse_strategy,
+            **self.model_options,
         )
+        return strategy_choice(choice)
 
 
 class ServedCounselor(CounselorAgent):
     """The trained counselor served by vLLM, where the LoRA adapter is the model name.
 
     Args:
-        backend: a backend for the endpoint, e.g.
-            ``LangChainBackend(ChatOpenAI(base_url=URL, model="counselor", max_retries=0))``.
+        backend: a backend for the endpoint, e.g. ``LangChainBackend(ChatOpenAI(
+            base_url=URL, model="counselor", api_key="EMPTY", max_retries=0))``.
         mode: ``"choice"`` constrains decoding to the 8 labels (vLLM ``structured_outputs``);
-            ``"logprobs"`` reads the first token's ``top_logprobs`` and maps each token to the
-            unique label it starts, giving a probability per strategy.
+            ``"logprobs"`` reads the first token's ``top_logprobs``, giving a probability per
+            strategy (see :class:`~sweetiechat.backends.served.ServedChooser` for the rule
+            that maps tokens to labels).
+        min_mass, first_tokens, tokenizer: ``"logprobs"`` mode: the least probability the
+            labels' first tokens must carry, and the served tokenizer's first token of each
+            label (or the tokenizer) when known.
 
-    An answer that is not exactly one of the labels is never trusted: it is asked once more,
-    then :data:`DEFAULT_STRATEGY` is taken with ``fallback=True``.
+    An answer that is not exactly one of the labels is never trusted: in ``"choice"`` mode it
+    is asked once more; then :data:`DEFAULT_STRATEGY` is taken with ``fallback=True``.
     """
 
     def __init__(
@@ -164,58 +190,28 @@ class ServedCounselor(CounselorAgent):
         prompts_dir: str | Path | None = None,
         window: int = 6,
         top_logprobs: int = 20,
+        min_mass: float = MIN_MASS,
+        first_tokens: dict[str, str] | None = None,
+        tokenizer: Any = None,
     ) -> None:
         self.backend = as_backend(backend)
         self.mode = mode
         self.prompt = prompt or load_prompt("counselor", prompts_dir)
         self.window = window
         self.top_logprobs = top_logprobs
+        self.chooser = ServedChooser(
+            self.backend,
+            mode=mode,
+            top_logprobs=top_logprobs,
+            min_mass=min_mass,
+            first_tokens=first_tokens,
+            tokenizer=tokenizer,
+        )
         self.name = f"served-{mode}:{self.backend.name}"
-
-    def _options(self) -> dict[str, Any]:
-        if self.mode == "choice":
-            labels = [s.value for s in Strategy]
-            return {
-                "temperature": 0,
-                "max_tokens": 16,
-                "extra_body": {"structured_outputs": {"choice": labels}},
-            }
-        return {
-            "temperature": 0,
-            "max_tokens": 1,
-            "logprobs": True,
-            "top_logprobs": self.top_logprobs,
-        }
-
-    def _from_logprobs(self, top: dict[str, float]) -> dict[Strategy, float] | None:
-        scores: dict[Strategy, float] = {}
-        for token, logprob in top.items():
-            piece = token.strip().lower()
-            if not piece:
-                continue
-            matches = [s for s in Strategy if s.value.lower().startswith(piece)]
-            if len(matches) == 1:
-                s = matches[0]
-                scores[s] = math.log(math.exp(scores.get(s, -math.inf)) + math.exp(logprob))
-        return softmax(scores) if scores else None
 
     async def aselect(self, dialogue: Dialogue) -> StrategyChoice:
         messages = self.render(self.prompt, dialogue)
-        problems = []
-        for _ in range(2):
-            completion = await self.backend.acomplete(messages, **self._options())
-            if self.mode == "logprobs":
-                probs = (
-                    self._from_logprobs(completion.top_logprobs[0])
-                    if (completion.top_logprobs)
-                    else None
-                )
-                if probs:
-                    return StrategyChoice(max(probs, key=probs.__getitem__), probs)
-                problems.append("no strategy among the top logprobs")
-            else:
-                exact = {s.value: s for s in Strategy}.get(completion.text.strip())
-                if exact is not None:
-                    return StrategyChoice(exact)
-                problems.append(f"not a label: {completion.text[:40]!r}")
-        return StrategyChoice(DEFAULT_STRATEGY, fallback=True, reason="; ".join(problems))
+        choice = await self.chooser.achoose(
+            messages, STRATEGY_OPTIONS, default=DEFAULT_STRATEGY.value
+        )
+        return strategy_choice(choice)

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -16,10 +17,28 @@ from typing import Any, Protocol, runtime_checkable
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage
 
-__all__ = ["ChatBackend", "Completion", "EmptyCompletionError", "LangChainBackend", "Message"]
+from sweetiechat.types import Usage
+
+__all__ = [
+    "DIALOGUE_USAGE",
+    "ChatBackend",
+    "Completion",
+    "EmptyCompletionError",
+    "LangChainBackend",
+    "Message",
+    "as_backend",
+    "record_usage",
+]
 
 #: A chat message as ``(role, content)``, role one of ``system``, ``user``, ``assistant``.
 Message = tuple[str, str]
+
+
+#: Usage of the dialogue being generated in the current task (set by the conversation and the
+#: generator); :class:`~sweetiechat.backends.Metered` and :func:`as_backend`'s wrapper add to it.
+DIALOGUE_USAGE: contextvars.ContextVar[Usage | None] = contextvars.ContextVar(
+    "sweetiechat_dialogue_usage", default=None
+)
 
 
 class EmptyCompletionError(RuntimeError):
@@ -55,6 +74,16 @@ class ChatBackend(Protocol):
         ...
 
 
+def record_usage(completion: Completion, cost: float = 0.0) -> None:
+    """Add one call to the usage of the dialogue being generated, if one is."""
+    usage = DIALOGUE_USAGE.get()
+    if usage is not None:
+        usage.calls += 1
+        usage.prompt_tokens += completion.prompt_tokens
+        usage.completion_tokens += completion.completion_tokens
+        usage.cost_usd += cost
+
+
 def _model_name(model: BaseChatModel) -> str:
     for attr in ("model_name", "model", "model_id"):
         value = getattr(model, attr, None)
@@ -88,11 +117,17 @@ class LangChainBackend:
         model: the chat model. For ``ChatOpenAI`` set ``max_retries=0`` and let
             :class:`~sweetiechat.backends.Retrying` retry, so retries are counted.
         name: label for metadata; defaults to the model's name.
+        record_usage: count each call into the usage of the dialogue being generated
+            (:func:`as_backend` sets it; leave it off under a
+            :class:`~sweetiechat.backends.Metered`, which counts already).
     """
 
-    def __init__(self, model: BaseChatModel, *, name: str | None = None) -> None:
+    def __init__(
+        self, model: BaseChatModel, *, name: str | None = None, record_usage: bool = False
+    ) -> None:
         self.model = model
         self.name = name or _model_name(model)
+        self.record_usage = record_usage
 
     async def acomplete(self, messages: Sequence[Message], **options: Any) -> Completion:
         reply = await self.model.ainvoke(list(messages), **options)
@@ -102,17 +137,35 @@ class LangChainBackend:
         if not text.strip():
             raise EmptyCompletionError(f"{self.name} returned empty content")
         usage: dict[str, Any] = dict(reply.usage_metadata or {})
-        return Completion(
+        completion = Completion(
             text=text,
             model=str(reply.response_metadata.get("model_name") or self.name),
             prompt_tokens=int(usage.get("input_tokens", 0)),
             completion_tokens=int(usage.get("output_tokens", 0)),
             top_logprobs=_top_logprobs(reply),
         )
+        if self.record_usage:
+            record_usage(completion)
+        return completion
 
 
 def as_backend(model: ChatBackend | BaseChatModel) -> ChatBackend:
-    """Wrap a LangChain chat model; return a backend unchanged."""
+    """A backend for ``model``: a LangChain chat model is wrapped, a backend returned as is.
+
+    A wrapped model's calls count into the usage of the dialogue being generated (calls and
+    tokens; no cost, since no price is known). For cost, retries and rate limits build
+    ``Metered(RateLimited(Retrying(LangChainBackend(model))), ledger)`` yourself.
+
+    Raises:
+        TypeError: ``model`` is neither (a model name string, say), with what to pass.
+    """
     if isinstance(model, BaseChatModel):
-        return LangChainBackend(model)
-    return model
+        return LangChainBackend(model, record_usage=True)
+    if isinstance(model, ChatBackend) and not isinstance(model, type):
+        return model
+    raise TypeError(
+        f"expected a LangChain chat model or a sweetiechat ChatBackend, got "
+        f'{type(model).__name__} {model!r:.60}: pass e.g. ChatOpenAI(model="gpt-4o-mini") '
+        f"(from langchain_openai) or a ChatBackend (an object with `name` and "
+        f"`async acomplete(messages, **options)`)"
+    )

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import email.utils
 import json
 import time
@@ -27,8 +26,14 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from sweetiechat.backends.base import ChatBackend, Completion, EmptyCompletionError, Message
-from sweetiechat.types import Usage
+from sweetiechat.backends.base import (
+    DIALOGUE_USAGE,
+    ChatBackend,
+    Completion,
+    EmptyCompletionError,
+    Message,
+)
+from sweetiechat.backends.choice import Choice, ask_choice, native_chooser
 
 __all__ = [
     "DIALOGUE_USAGE",
@@ -41,10 +46,6 @@ __all__ = [
     "retry_after_seconds",
 ]
 
-#: Usage of the dialogue being generated in the current task; :class:`Metered` adds to it.
-DIALOGUE_USAGE: contextvars.ContextVar[Usage | None] = contextvars.ContextVar(
-    "sweetiechat_dialogue_usage", default=None
-)
 
 _RETRY_STATUS = {408, 409, 425, 429}
 
@@ -138,6 +139,30 @@ class Retrying:
                 return await self.backend.acomplete(messages, **options)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    passes_choice_through = True
+
+    async def achoose(
+        self,
+        messages: Sequence[Message],
+        options: Sequence[str],
+        *,
+        default: str | None = None,
+        **kw: Any,
+    ) -> Choice:
+        """The inner chooser's ``achoose``, retried; else ask through this backend."""
+        if native_chooser(self.backend) is None:
+            return await ask_choice(self, messages, options, default=default, **kw)
+        async for attempt in AsyncRetrying(
+            stop=stop_after_attempt(self.attempts),
+            wait=self._wait,
+            retry=retry_if_exception(is_retryable),
+            before_sleep=self._before_sleep,
+            reraise=True,
+        ):
+            with attempt:
+                return await self.backend.achoose(messages, options, default=default, **kw)  # type: ignore[attr-defined]
+        raise AssertionError("unreachable")  # pragma: no cover
+
 
 class _Bucket:
     """A token bucket holding at most ``per_minute`` units, refilled continuously."""
@@ -206,6 +231,22 @@ class RateLimited:
             actual = completion.prompt_tokens + completion.completion_tokens
             self._tpm.take(actual - estimate)
         return completion
+
+    passes_choice_through = True
+
+    async def achoose(
+        self,
+        messages: Sequence[Message],
+        options: Sequence[str],
+        *,
+        default: str | None = None,
+        **kw: Any,
+    ) -> Choice:
+        """The inner chooser's ``achoose`` within the limits; else ask through this backend."""
+        if native_chooser(self.backend) is None:
+            return await ask_choice(self, messages, options, default=default, **kw)
+        await self._acquire(sum(len(c) for _, c in messages) / 4 + 16)
+        return await self.backend.achoose(messages, options, default=default, **kw)  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -286,3 +327,25 @@ class Metered:
             usage.completion_tokens += completion.completion_tokens
             usage.cost_usd += cost
         return completion
+
+    passes_choice_through = True
+
+    async def achoose(
+        self,
+        messages: Sequence[Message],
+        options: Sequence[str],
+        *,
+        default: str | None = None,
+        **kw: Any,
+    ) -> Choice:
+        """The inner chooser's ``achoose``, counted as one call without tokens (put
+        :class:`Metered` under a chooser that makes HTTP calls to count their tokens);
+        else ask through this backend, counting every call."""
+        if native_chooser(self.backend) is None:
+            return await ask_choice(self, messages, options, default=default, **kw)
+        choice = await self.backend.achoose(messages, options, default=default, **kw)  # type: ignore[attr-defined]
+        self.ledger.add(self.name, 0, 0)
+        usage = DIALOGUE_USAGE.get()
+        if usage is not None:
+            usage.calls += 1
+        return choice

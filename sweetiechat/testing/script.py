@@ -9,7 +9,7 @@ from typing import Any
 
 from sweetiechat.taxonomy import Strategy
 
-__all__ = ["ROLE_MARKERS", "ChatRequest", "RolePlayScript", "detect_role"]
+__all__ = ["ROLE_MARKERS", "ChatRequest", "Reply", "RolePlayScript", "detect_role"]
 
 #: How the built-in prompts start, per role (the server uses it to tell roles apart).
 ROLE_MARKERS = {
@@ -47,6 +47,22 @@ class ChatRequest:
             (str(m.get("content", "")) for m in reversed(self.messages) if m.get("role") == "user"),
             "",
         )
+
+
+@dataclass
+class Reply:
+    """A scripted reply with the log-probabilities the server reports for it.
+
+    >>> Reply("The answer", top_logprobs=[{"The": -0.1, "I": -2.6}]).content
+    'The answer'
+    """
+
+    content: str
+    """The reply text (split into tokens at whitespace)."""
+    top_logprobs: list[dict[str, float]]
+    """Per generated token, from the first: alternative token -> log-probability. The
+    server sends them, best first, when the request asks for ``logprobs``; positions not
+    given get the default (the token itself at -0.1)."""
 
 
 def detect_role(messages: list[dict[str, Any]], model: str = "") -> str:
@@ -99,6 +115,8 @@ class RolePlayScript:
         rng = request.rng
         if request.role == "counselor":
             strategy = rng.choice(list(Strategy)).value
+            if request.body.get("logprobs"):  # a served counselor answers with a bare label
+                return strategy
             return rng.choice([strategy, f"[{strategy}]", f"{strategy}."])
         if request.role == "supporter":
             match = re.search(r"support strategy in your reply: ([^.]+)\.", request.system)

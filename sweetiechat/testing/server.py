@@ -13,6 +13,7 @@ latency is configurable, and faults can be injected at a given rate.
 from __future__ import annotations
 
 import json
+import math
 import random
 import re
 import threading
@@ -23,7 +24,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from sweetiechat.testing.script import ChatRequest, RolePlayScript, detect_role
+from sweetiechat.taxonomy import Strategy
+from sweetiechat.testing.script import ChatRequest, Reply, RolePlayScript, detect_role
 
 __all__ = ["FAULTS", "FaultConfig", "OpenAITestServer"]
 
@@ -58,7 +60,7 @@ class FaultConfig:
             raise ValueError(f"unknown fault kind(s) {sorted(unknown)}; known: {FAULTS}")
 
 
-Script = Callable[[ChatRequest], str]
+Script = Callable[[ChatRequest], "str | Reply"]
 
 
 def _tokens(text: str) -> list[str]:
@@ -190,19 +192,28 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, b'{"id": "chatcmpl-broken", "choices": [{"mess')
             return
         request = ChatRequest(role=role, messages=messages, body=body, rng=random.Random(seed))
+        scripted: list[dict[str, float]] = []
         if fault == "empty_content":
             content = ""
         elif fault == "invalid_strategy":
             content = "I would go with empathy and a warm hug here."
         else:
-            content = shared.script(request)
+            reply = shared.script(request)
+            content, scripted = (
+                (reply.content, reply.top_logprobs) if isinstance(reply, Reply) else (reply, [])
+            )
         choice = (body.get("structured_outputs") or {}).get("choice")
         if choice and fault != "invalid_strategy" and content not in choice:
             content = request.rng.choice(choice)
-        self._json(200, _completion(body, content, request))
+        self._json(200, _completion(body, content, request, scripted))
 
 
-def _completion(body: dict[str, Any], content: str, request: ChatRequest) -> dict[str, Any]:
+def _completion(
+    body: dict[str, Any],
+    content: str,
+    request: ChatRequest,
+    scripted: list[dict[str, float]] | None = None,
+) -> dict[str, Any]:
     prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in body["messages"])
     tokens = _tokens(content) if content else []
     max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
@@ -218,8 +229,12 @@ def _completion(body: dict[str, Any], content: str, request: ChatRequest) -> dic
     }
     if body.get("logprobs"):
         top_n = int(body.get("top_logprobs") or 0)
+        scripted = scripted or []
         choice["logprobs"] = {
-            "content": [_token_logprobs(t, i, top_n, request) for i, t in enumerate(tokens)]
+            "content": [
+                _token_logprobs(t, i, top_n, request, scripted[i] if i < len(scripted) else None)
+                for i, t in enumerate(tokens)
+            ]
         }
     return {
         "id": f"chatcmpl-{int(request.rng.random() * 1e12):x}",
@@ -235,32 +250,44 @@ def _completion(body: dict[str, Any], content: str, request: ChatRequest) -> dic
     }
 
 
-_LABEL_STARTS = (
-    "Question",
-    "Rest",
-    "Reflection",
-    "Self",
-    "Affirmation",
-    "Providing",
-    "Information",
-    "Others",
-)
+#: Each strategy's first word: the first token of a label in the served model, as far as the
+#: test server's whitespace tokens go.
+_LABEL_STARTS = tuple(s.value.split()[0] for s in Strategy)
 
 
-def _token_logprobs(token: str, position: int, top_n: int, request: ChatRequest) -> dict[str, Any]:
-    """The chosen token gets -0.1; for a counselor's first token, the other strategies' first
-    tokens follow with decreasing log-probabilities (a plausible vLLM answer)."""
-    alternatives = [(token, -0.1)]
-    if position == 0 and request.role == "counselor":
-        others = [s for s in _LABEL_STARTS if not token.strip().startswith(s)]
-        alternatives += [(s, -1.5 - 0.5 * i) for i, s in enumerate(others)]
+def _entry(token: str, logprob: float) -> dict[str, Any]:
+    return {"token": token, "logprob": logprob, "bytes": list(token.encode())}
+
+
+def _token_logprobs(
+    token: str,
+    position: int,
+    top_n: int,
+    request: ChatRequest,
+    scripted: dict[str, float] | None = None,
+) -> dict[str, Any]:
+    """One generated token's ``logprobs`` entry.
+
+    ``scripted`` alternatives are sent as given, best first. Otherwise the token gets
+    probability 0.6; for a counselor's first token that starts a strategy, the other
+    strategies' first words share the remaining 0.4, decreasing (a plausible served
+    counselor); other tokens have no alternatives.
+    """
+    if scripted is not None:
+        alternatives = sorted(scripted.items(), key=lambda kv: -kv[1])
+        chosen = scripted.get(token, alternatives[0][1] if alternatives else -0.1)
+    else:
+        chosen = math.log(0.6)
+        alternatives = [(token, chosen)]
+        if position == 0 and request.role == "counselor" and token.strip() in _LABEL_STARTS:
+            others = [s for s in _LABEL_STARTS if s != token.strip()]
+            weights = [0.5**i for i in range(len(others))]
+            alternatives += [
+                (s, math.log(0.4 * w / sum(weights))) for s, w in zip(others, weights, strict=True)
+            ]
     return {
-        "token": token,
-        "logprob": -0.1,
-        "bytes": list(token.encode()),
-        "top_logprobs": [
-            {"token": t, "logprob": lp, "bytes": list(t.encode())} for t, lp in alternatives[:top_n]
-        ],
+        **_entry(token, chosen),
+        "top_logprobs": [_entry(t, lp) for t, lp in alternatives[:top_n]],
     }
 
 

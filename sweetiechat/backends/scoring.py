@@ -1,0 +1,124 @@
+"""Choosing by likelihood: a local causal LM scores each option as the continuation of the
+prompt, ``score(o) = sum_t log P(o_t | prompt, o_<t)``, and the best one is taken (the
+Strategy Counselor's decision rule in Ye et al., COLING 2025; see docs/method.md).
+
+The prompt is the chat template with the generation prompt; it is encoded once, and all
+options are then scored together in one batched forward pass over its key/value cache.
+Needs the ``local`` extra (torch and transformers are imported when a model is used).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from sweetiechat.backends.base import Message
+from sweetiechat.backends.choice import Choice, check_options
+from sweetiechat.backends.local import EMBEDDED, LoadedLM, load_causal_lm
+
+__all__ = ["LikelihoodChooser", "softmax"]
+
+
+def softmax(scores: dict[str, float]) -> dict[str, float]:
+    """Normalise log-scores into probabilities that sum to 1.
+
+    >>> softmax({"a": 0.0, "b": 0.0})
+    {'a': 0.5, 'b': 0.5}
+    """
+    top = max(scores.values())
+    exp = {k: math.exp(v - top) for k, v in scores.items()}
+    total = sum(exp.values())
+    return {k: v / total for k, v in exp.items()}
+
+
+def _cache_argument(model: object) -> str:
+    """``cache`` in newer transformers, ``past_key_values`` before."""
+    forward = getattr(model, "forward", None)
+    params = inspect.signature(forward).parameters if forward else {}
+    return "cache" if "cache" in params else "past_key_values"
+
+
+class LikelihoodChooser:
+    """A :class:`~sweetiechat.backends.choice.ChoiceBackend` that scores options locally.
+
+    Args:
+        model: ``"embedded"`` (SmolLM2), a local checkpoint folder, or a hub name.
+        adapter: an optional peft LoRA adapter folder.
+        normalize: ``"sum"`` (the joint log-likelihood) or ``"mean"`` (per token, which does
+            not favour short options).
+    """
+
+    def __init__(
+        self,
+        model: str = EMBEDDED,
+        *,
+        adapter: str | Path | None = None,
+        normalize: Literal["sum", "mean"] = "sum",
+    ) -> None:
+        if normalize not in ("sum", "mean"):
+            raise ValueError("normalize must be 'sum' or 'mean'")
+        self.model_name = model
+        self.adapter = adapter
+        self.normalize = normalize
+        self.name = f"likelihood:{model}" + (f"+{Path(adapter).name}" if adapter else "")
+
+    def lm(self) -> LoadedLM:
+        """The loaded model (cached per process by :func:`load_causal_lm`)."""
+        return load_causal_lm(self.model_name, self.adapter)
+
+    def prompt_ids(self, messages: Sequence[Message]) -> list[int]:
+        """The token ids of ``messages`` in the chat template, with the generation prompt."""
+        tok = self.lm().tokenizer
+        chat = [{"role": r, "content": c} for r, c in messages]
+        prefix = tok.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
+        return list(tok(prefix, add_special_tokens=False)["input_ids"])
+
+    def log_likelihoods(
+        self, messages: Sequence[Message], options: Sequence[str]
+    ) -> dict[str, float]:
+        """The log-likelihood of each option after ``messages`` (summed or averaged over its
+        tokens, as ``normalize`` says), in one batched pass over the prompt's cache."""
+        import torch
+
+        lm = self.lm()
+        tok = lm.tokenizer
+        prefix_ids = self.prompt_ids(messages)
+        label_ids = [tok(o, add_special_tokens=False)["input_ids"] for o in options]
+        n, width = len(label_ids), max(len(ids) for ids in label_ids)
+        pad = tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)
+        labels = torch.full((n, width), pad, dtype=torch.long)
+        for i, ids in enumerate(label_ids):  # right padding after the shared prefix
+            labels[i, : len(ids)] = torch.tensor(ids)
+        with lm.lock, torch.inference_mode():
+            first = lm.model(input_ids=torch.tensor([prefix_ids]), use_cache=True)
+            cache = getattr(first, "cache", None) or first.past_key_values
+            cache.batch_repeat_interleave(n)
+            mask = torch.ones((n, len(prefix_ids) + width), dtype=torch.long)
+            kwargs: dict[str, Any] = {_cache_argument(lm.model): cache}
+            rest = lm.model(input_ids=labels, attention_mask=mask, **kwargs).logits
+        # Token t of an option is predicted by the prefix's last logit (t = 0) or by the
+        # option's own token t - 1.
+        logits = torch.cat([first.logits[:, -1:].expand(n, 1, -1), rest[:, :-1]], dim=1)
+        logprobs = torch.log_softmax(logits.float(), dim=-1)
+        out: dict[str, float] = {}
+        for i, (option, ids) in enumerate(zip(options, label_ids, strict=True)):
+            total = logprobs[i, torch.arange(len(ids)), torch.tensor(ids)].sum().item()
+            out[option] = total / len(ids) if self.normalize == "mean" else total
+        return out
+
+    async def achoose(
+        self,
+        messages: Sequence[Message],
+        options: Sequence[str],
+        *,
+        default: str | None = None,
+        **_: Any,
+    ) -> Choice:
+        """The most likely option, with the softmax of the scores as probabilities."""
+        labels, _fallback = check_options(options, default)
+        scores = await asyncio.to_thread(self.log_likelihoods, messages, labels)
+        return Choice(max(scores, key=scores.__getitem__), softmax(scores))
