@@ -30,6 +30,7 @@ from sweetiechat.errors import ConfigError, UserError
 from sweetiechat.factory import Team, build_team
 from sweetiechat.io import JsonlWriter, existing_ids
 from sweetiechat.pools import SeedPools
+from sweetiechat.shards import Shard
 from sweetiechat.taxonomy import PROBLEM_TYPE_WEIGHTS, ProblemType
 from sweetiechat.types import Dialogue, DialogueMeta, Scenario, Usage
 
@@ -229,7 +230,9 @@ class _Run:
                 self.state.in_flight -= 1
 
 
-def check_output(out: str | Path, config: GenerationConfig, resume: bool) -> set[str]:
+def check_output(
+    out: str | Path, config: GenerationConfig, resume: bool, shard: Shard | None = None
+) -> set[str]:
     """The ids already in ``out``. Refuses to overwrite without ``resume``, and to resume a
     run whose data settings differ (:meth:`GenerationConfig.data_signature`): another seed,
     model, prompt, counselor, sampling setting or problem-type mix would mix two runs in one
@@ -259,6 +262,9 @@ def check_output(out: str | Path, config: GenerationConfig, resume: bool) -> set
             raise ConfigError(
                 f"{out} was generated with --seed {previous.get('seed')}; resume with that seed"
             )
+        if previous.get("shard") != (str(shard) if shard else None):
+            was = f"--shard {previous['shard']}" if previous.get("shard") else "no --shard"
+            raise ConfigError(f"{out} was generated with {was}; resume it with the same")
         before = previous.get("data_signature")
         if before is not None:
             changes = signature_changes(before, config.data_signature())
@@ -274,9 +280,9 @@ def check_output(out: str | Path, config: GenerationConfig, resume: bool) -> set
 
 
 def _prepare_run(
-    out: Path, config: GenerationConfig, resume: bool, n: int
+    out: Path, config: GenerationConfig, resume: bool, n: int, shard: Shard | None
 ) -> tuple[set[str], Path]:
-    done = check_output(out, config, resume)
+    done = check_output(out, config, resume, shard)
     folder = run_folder(out)
     folder.mkdir(parents=True, exist_ok=True)
     settings = folder / "run.json"
@@ -284,6 +290,7 @@ def _prepare_run(
     record = {
         "seed": config.seed,
         "n": n,
+        "shard": str(shard) if shard else None,
         "data_signature": config.data_signature(),
         "config": config.signature(),
     }
@@ -302,6 +309,7 @@ async def agenerate_dialogues(
     state: RunState | None = None,
     stop: asyncio.Event | None = None,
     on_start: Callable[[RunState], None] | None = None,
+    shard: Shard | None = None,
 ) -> RunState:
     """Generate dialogues ``0 .. n-1`` into ``out`` (JSON lines), ``config.concurrency`` at once.
 
@@ -315,23 +323,26 @@ async def agenerate_dialogues(
         stop: set it to stop cleanly: no new dialogue starts, in-flight ones are cancelled
             and not written.
         on_start: called once the work is known (``state.skipped`` set).
+        shard: generate only this shard's indices of ``0 .. n-1`` (see
+            :mod:`sweetiechat.shards`); the output then holds that shard alone.
 
     Returns:
         The final :class:`RunState` (written, failures with reasons, usage, wall time).
     """
     config = config or GenerationConfig()
     out = Path(out)
-    done, folder = _prepare_run(out, config, resume, n)
+    done, folder = _prepare_run(out, config, resume, n, shard)
     own_team = team is None
     team = team or build_team(config, state.ledger if state else None)
     state = state or RunState(requested=n, ledger=team.ledger)
     state.ledger = team.ledger
-    state.requested = n
-    todo = [i for i in range(n) if dialogue_id(config.seed, i) not in done]
-    state.skipped = n - len(todo)
+    indices = shard.indices(n) if shard else list(range(n))
+    state.requested = len(indices)
+    todo = [i for i in indices if dialogue_id(config.seed, i) not in done]
+    state.skipped = len(indices) - len(todo)
     if on_start:
         on_start(state)
-    pools = SeedPools(folder, seed_dialogues=config.seed_dialogues)
+    pools = SeedPools(folder, seed_dialogues=config.seed_dialogues, start_from=config.seed_pools)
     queue: asyncio.Queue[int] = asyncio.Queue()
     for index in todo:
         queue.put_nowait(index)

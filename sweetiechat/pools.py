@@ -1,4 +1,4 @@
-"""Seed pools (SPEC §3.1): S of (problem type, scenario, dialogue) and C of
+"""Seed pools (docs/method.md, "Seed pools"): S of (problem type, scenario, dialogue) and C of
 (problem type, scenario, profile). Both live in the run folder as JSON lines and only grow,
 so a resumed run continues with the pools it had.
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 import threading
 import warnings
 from collections import defaultdict
@@ -15,6 +16,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any, TypeVar
 
+from sweetiechat.errors import ConfigError
 from sweetiechat.io import JsonlWriter, read_dialogues
 from sweetiechat.taxonomy import ProblemType
 from sweetiechat.types import Scenario, SeekerProfile
@@ -64,9 +66,10 @@ def scenarios_from_file(path: str | Path) -> list[Scenario]:
 class SeedPools:
     """The two pools of one run, persisted in ``folder``.
 
-    On first use the folder is filled with the initial pools (S: ``scenarios``, else the
-    dialogues of ``seed_dialogues``, else the built-in seeds; C: ``profiles`` or the built-in
-    ones); afterwards they are read back, so ``--resume`` continues where the run stopped.
+    On first use the folder is filled with the initial pools (the pool files of
+    ``start_from`` when given; else S: ``scenarios``, else the dialogues of
+    ``seed_dialogues``, else the built-in seeds; C: ``profiles`` or the built-in ones);
+    afterwards they are read back, so ``--resume`` continues where the run stopped.
     Safe to use from concurrent tasks.
     """
 
@@ -77,11 +80,14 @@ class SeedPools:
         profiles: Iterable[SeekerProfile] | None = None,
         *,
         seed_dialogues: str | Path | None = None,
+        start_from: str | Path | None = None,
     ) -> None:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         s_path, c_path = self.folder / SCENARIOS_FILE, self.folder / PROFILES_FILE
+        if start_from is not None and not s_path.exists():
+            self._copy_pools(Path(start_from), s_path, c_path)
         if not s_path.exists():  # a new run: S from the given seeds, a file, or the built-ins
             if scenarios is None:
                 scenarios = (
@@ -100,6 +106,21 @@ class SeedPools:
         self._profiles_by_type: dict[ProblemType, list[int]] = defaultdict(list)
         for i, p in enumerate(self.profiles):
             self._profiles_by_type[p.problem_type].append(i)
+
+    @staticmethod
+    def _copy_pools(source: Path, s_path: Path, c_path: Path) -> None:
+        """Start from the pools of ``source`` (a run folder, or any folder with the two pool
+        files): every shard of a run can start from the same pools."""
+        if not (source / SCENARIOS_FILE).is_file():
+            raise ConfigError(
+                f"seed_pools {source}: no {SCENARIOS_FILE} there; give a run folder "
+                "(OUT.jsonl.run) or a folder with pool_scenarios.jsonl and pool_profiles.jsonl"
+            )
+        for name, target in ((PROFILES_FILE, c_path), (SCENARIOS_FILE, s_path)):
+            if (source / name).is_file():  # scenarios last: their presence marks a started run
+                tmp = target.with_name(target.name + ".tmp")
+                shutil.copyfile(source / name, tmp)
+                tmp.replace(target)
 
     @staticmethod
     def _seed_file(path: Path, items: Iterable[Scenario | SeekerProfile]) -> None:

@@ -115,3 +115,22 @@ def merge_consecutive(
         raise
     tmp.replace(out)  # all or nothing: a bad record leaves no half-written output
     console.print(f"wrote {count} alternating dialogues to {out}")
+
+
+@app.command("merge")
+def merge(
+    out: Path = typer.Argument(..., help="The merged output file."),
+    shards: list[Path] = typer.Argument(..., help="The shard outputs (every shard of one run)."),
+) -> None:
+    """Merge the shards of one run (`generate --shard K/N`) into one file, in index order.
+
+    Checks that the shards come from one run (same seed, n and data settings), that no id
+    appears twice, and which dialogues are missing; with missing ones nothing is written and
+    the message says how to resume each shard.
+
+        sweetiechat data merge data.jsonl data.1.jsonl data.2.jsonl
+    """
+    from sweetiechat.shards import merge_shards
+
+    report = merge_shards(out, list(shards))
+    console.print(f"merged {report.written} of {report.n} dialogues into {out}")

@@ -21,6 +21,7 @@ from sweetiechat.cli._common import console, err_console
 from sweetiechat.config import GenerationConfig, load_config
 from sweetiechat.generate import RunState, agenerate_dialogues, check_output
 from sweetiechat.io import read_dialogues
+from sweetiechat.shards import Shard, parse_shard
 from sweetiechat.types import Dialogue
 
 COUNSELORS = ("likelihood", "served", "prompted", "none")
@@ -90,7 +91,9 @@ def _summary(state: RunState, out: Path) -> None:
         err_console.print(f"[red]failed[/] dialogue {index}: {escape(reason)}", highlight=False)
 
 
-async def _run(n: int, out: Path, config: GenerationConfig, resume: bool) -> RunState:
+async def _run(
+    n: int, out: Path, config: GenerationConfig, resume: bool, shard: Shard | None = None
+) -> RunState:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     presses = 0
@@ -108,7 +111,7 @@ async def _run(n: int, out: Path, config: GenerationConfig, resume: bool) -> Run
         loop.add_signal_handler(signal.SIGTERM, stop.set)
     except (NotImplementedError, RuntimeError):  # pragma: no cover - Windows
         pass
-    state = RunState(requested=n)
+    state = RunState(requested=len(shard.indices(n)) if shard else n)
     columns: list[Any] = [
         TextColumn("[bold]dialogues"),
         BarColumn(),
@@ -117,7 +120,7 @@ async def _run(n: int, out: Path, config: GenerationConfig, resume: bool) -> Run
         TextColumn("{task.fields[stats]}"),
     ]
     with Progress(*columns, console=err_console, transient=False) as progress:
-        task = progress.add_task("generate", total=n, stats="")
+        task = progress.add_task("generate", total=state.requested, stats="")
 
         def refresh() -> None:
             total = state.ledger.total
@@ -139,7 +142,9 @@ async def _run(n: int, out: Path, config: GenerationConfig, resume: bool) -> Run
 
         ticking = asyncio.create_task(ticker())
         try:
-            await agenerate_dialogues(n, out, config, resume=resume, state=state, stop=stop)
+            await agenerate_dialogues(
+                n, out, config, resume=resume, state=state, stop=stop, shard=shard
+            )
         finally:
             ticking.cancel()
             refresh()
@@ -170,6 +175,25 @@ def generate(
     max_turns: int | None = typer.Option(None, "--max-turns", help="Seeker turns at most."),
     min_turns: int | None = typer.Option(None, "--min-turns", help="Seeker turns at least."),
     show: int = typer.Option(0, "--show", help="Print this many dialogues at the end."),
+    shard_text: str | None = typer.Option(
+        None,
+        "--shard",
+        help="Generate only shard K/N of the run's indices (e.g. 1/4), into this -o; "
+        "merge the shards with `sweetiechat data merge`.",
+    ),
+    seed_pools: Path | None = typer.Option(
+        None,
+        "--seed-pools",
+        help="Start the seed pools from this run folder (OUT.jsonl.run); give every shard "
+        "the same one.",
+    ),
+    use_ray: bool = typer.Option(
+        False, "--ray", help="Run --shards shards as Ray tasks (pip install 'sweetiechat[ray]')."
+    ),
+    shards: int | None = typer.Option(None, "--shards", help="With --ray: how many shards."),
+    address: str | None = typer.Option(
+        None, "--address", help="With --ray: the Ray cluster (default: start a local one)."
+    ),
 ) -> None:
     """Generate strategy-annotated emotional-support dialogues by role-play.
 
@@ -183,6 +207,13 @@ def generate(
     """
     if n < 1:
         raise typer.BadParameter(f"{n} dialogues; ask for at least 1", param_hint="-n")
+    shard = parse_shard(shard_text) if shard_text is not None else None
+    if use_ray and shard is not None:
+        raise typer.BadParameter("--ray runs every shard; use --shards N", param_hint="--shard")
+    if (shards is not None or address is not None) and not use_ray:
+        raise typer.BadParameter("--shards and --address go with --ray", param_hint="--shards")
+    if shards is not None and shards < 1:
+        raise typer.BadParameter(f"{shards} shards; ask for at least 1", param_hint="--shards")
     if counselor is not None and counselor not in COUNSELORS:
         raise typer.BadParameter(f"choose one of {', '.join(COUNSELORS)}", param_hint="--counselor")
     if backend is not None and backend not in ("embedded", "openai"):
@@ -197,14 +228,20 @@ def generate(
         problem_types={p: 1.0 for p in problem_type} if problem_type else None,
         max_seeker_turns=max_turns,
         min_seeker_turns=min_turns,
+        seed_pools=str(seed_pools) if seed_pools else None,
     )
     config = _overrides(base, backend, base_url, model, counselor)
-    check_output(out, config, resume)
+    if use_ray:
+        from sweetiechat.cli.ray_run import generate_on_ray
+
+        generate_on_ray(n, out, config, resume, shards or 2, address, show)
+        return
+    check_output(out, config, resume, shard)
     if config.seed_dialogues:
         next(iter(read_dialogues(config.seed_dialogues)))  # a bad file fails before any work
     with console.status("checking backends and preparing models ..."):
         preflight(config)
-    state = asyncio.run(_run(n, out, config, resume))
+    state = asyncio.run(_run(n, out, config, resume, shard))
     _summary(state, out)
     if show:
         for d in deque(read_dialogues(out), maxlen=show) if out.exists() else []:
