@@ -169,6 +169,10 @@ class GenerationConfig(BaseModel):
     """Sampling weights by problem type; default: the original dataset's mix."""
     seed_dialogues: str | None = None
     """ESConv train split (or any dialogue file) for seed pool S; default: built-in seeds."""
+    seed_pools: str | None = None
+    """A run folder (``OUT.jsonl.run``) or a folder with ``pool_scenarios.jsonl`` and
+    ``pool_profiles.jsonl``: the starting pools S and C, instead of ``seed_dialogues`` and
+    the built-ins. Give every shard of a run the same one."""
     prompts_dir: str | None = None
     """A folder of prompt files overriding the built-in ones."""
     prices: dict[str, tuple[float, float]] = Field(default_factory=dict)
