@@ -202,3 +202,93 @@ def test_api_key_never_in_request_log_or_errors():
             asyncio.run(backend.acomplete(MESSAGES))
         bodies = str(server.requests)
     assert "sk-test" not in str(info.value) and "sk-test" not in bodies
+
+
+def test_as_backend_rejects_what_is_no_model_at_once():
+    from sweetiechat.agents import SeekerAgent
+    from sweetiechat.backends import as_backend
+
+    with pytest.raises(TypeError, match=r"ChatOpenAI\(model=.*ChatBackend"):
+        as_backend("gpt-4o-mini")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="got str"):
+        SeekerAgent("gpt-4o-mini")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        as_backend(LangChainBackend)  # type: ignore[arg-type]  # a class, not an instance
+
+
+def test_a_raw_model_passed_to_agents_is_counted_in_the_dialogue_usage():
+    from sweetiechat.agents import PromptedCounselor, SeekerAgent, SupporterAgent
+    from sweetiechat.conversation import Conversation
+
+    with OpenAITestServer() as server:
+        model = _client(server, model="test-model")
+        conversation = Conversation(
+            seeker=SeekerAgent(model),
+            supporter=SupporterAgent(model),
+            counselor=PromptedCounselor(model),
+            problem_type="Burnout",
+            max_seeker_turns=3,
+            min_seeker_turns=3,
+        )
+        dialogue = conversation.run()
+        calls = sum(server.calls.values())
+    assert dialogue.meta.usage.calls == calls >= 5
+    assert dialogue.meta.usage.prompt_tokens > 0 and dialogue.meta.usage.completion_tokens > 0
+    # Behind Metered, a call is counted once, not twice.
+    ledger = UsageLedger()
+    usage = Usage()
+    token = DIALOGUE_USAGE.set(usage)
+    try:
+        with OpenAITestServer() as server:
+            asyncio.run(Metered(_backend(server), ledger).acomplete(MESSAGES))
+    finally:
+        DIALOGUE_USAGE.reset(token)
+    assert usage.calls == 1 == ledger.total.calls
+
+
+def test_every_sync_twin_works_again_and_again_with_one_real_client():
+    """Issue 14: langchain-openai's async client is bound to the loop of its first use."""
+    from sweetiechat.agents import (
+        FreeSupporterAgent,
+        ProfileWriter,
+        PromptedCounselor,
+        ScenarioWriter,
+        SeekerAgent,
+        ServedCounselor,
+        SupporterAgent,
+    )
+    from sweetiechat.backends import choose
+    from sweetiechat.conversation import Conversation
+    from sweetiechat.taxonomy import ProblemType
+    from sweetiechat.types import Dialogue, SeekerProfile, Turn
+
+    d = Dialogue(id="d", problem_type="Burnout", turns=[Turn(role="seeker", text="I am so tired.")])
+    example = SeekerProfile(problem_type="Burnout", scenario="x", text="Ana, 30, nurse in Porto.")
+    with OpenAITestServer() as server:
+        model = ChatOpenAI(base_url=server.base_url, api_key="EMPTY", model="x", max_retries=0)
+        for mode in ("choice", "logprobs"):
+            served = ServedCounselor(LangChainBackend(model), mode=mode)  # as its docstring says
+            assert [served.select(d).fallback for _ in range(3)] == [False] * 3
+        prompted = PromptedCounselor(model)
+        seeker, supporter, free = (
+            SeekerAgent(model),
+            SupporterAgent(model),
+            FreeSupporterAgent(model),
+        )
+        scenario, profile = ScenarioWriter(model), ProfileWriter(model)
+        conversation = Conversation(
+            seeker=seeker, supporter=supporter, counselor=prompted, problem_type="Burnout"
+        )
+        free_conversation = Conversation(
+            seeker=seeker, supporter=free, counselor=None, problem_type="Burnout"
+        )
+        for _ in range(2):
+            assert not prompted.select(d).fallback
+            assert seeker.respond(d).text
+            assert supporter.respond(d, "Question").text
+            assert free.respond(d).text
+            written = scenario.write(ProblemType.BURNOUT, None)
+            assert profile.write(ProblemType.BURNOUT, written.text, example).text
+            assert choose(model, [("user", "Yes or no?")], ["Yes", "No"]).label
+            assert len(conversation.run().turns) >= 3
+            assert len(free_conversation.run().turns) >= 3
