@@ -1,0 +1,233 @@
+"""Crisis-detector evaluation: precision and recall on the development and held-out halves of
+``benchmarks/data/crisis_eval.jsonl``, per layer and per category, side by side with the
+regular-expression list sweetiechat used before (15 patterns), and messages per second.
+Writes the tables into docs/safety.md and a chart into docs/safety_eval.png.
+
+    python benchmarks/safety_eval.py [--repeats 3] [--no-write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from _report import machine, update_section
+
+from sweetiechat.quality.risk import RiskDetector
+from sweetiechat.quality.semantic import SemanticLayer
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "benchmarks" / "data" / "crisis_eval.jsonl"
+DOC = ROOT / "docs" / "safety.md"
+CATEGORIES = ["suicidal_ideation", "self_harm", "harm_from_others", "means_request"]
+
+#: The list sweetiechat/safety.py used before the layered detector (the baseline).
+LEGACY = re.compile(
+    "|".join(
+        [
+            r"\bsuicid\w*",
+            r"\bkill(?:ing)? my ?self\b",
+            r"\bend(?:ing)? it all\b",
+            r"\bend(?:ing)? my (?:own )?life\b",
+            r"\btake my (?:own )?life\b",
+            r"\b(?:hurt|harm|cut|cutting|burn)(?:ing)? my ?self\b",
+            r"\bself[- ]?harm\w*",
+            r"\boverdos\w*",
+            r"\b(?:don'?t|do not) want to (?:live|be alive|exist|wake up)\b",
+            r"\bbetter off (?:dead|without me)\b",
+            r"\bbetter off if i (?:was|were|wasn'?t|weren'?t) (?:dead|here|around|alive)\b",
+            r"\b(?:wish|want) (?:i was|i were|to be) dead\b",
+            r"\b(?:want|wanted|wanting|going) to die\b",
+            r"\bwish i (?:was|were|had) never (?:been )?born\b",
+            r"\bno (?:reason|point) (?:to|in) (?:live|living|go on|going on)\b",
+        ]
+    ),
+    re.IGNORECASE,
+)
+
+Predict = Callable[[Sequence[dict]], list[tuple[bool, str]]]
+
+
+def load() -> list[dict]:
+    """The evaluation rows: text, context, category, kind, split."""
+    return [json.loads(line) for line in DATA.read_text().splitlines() if line.strip()]
+
+
+def methods(semantic: SemanticLayer) -> dict[str, Predict]:
+    """Each configuration: rows -> [(risk, category)]."""
+    patterns = RiskDetector(semantic=False)
+    no_ctx = RiskDetector(semantic=semantic)
+    full = RiskDetector(semantic=semantic)
+
+    def legacy(rows: Sequence[dict]) -> list[tuple[bool, str]]:
+        return [(bool(LEGACY.search(r["text"])), "?") for r in rows]
+
+    def run(det: RiskDetector, ctx: bool) -> Predict:
+        def predict(rows: Sequence[dict]) -> list[tuple[bool, str]]:
+            contexts = [r["context"] if ctx else [] for r in rows]
+            out = det.assess_many([r["text"] for r in rows], contexts)
+            return [(a.risk, a.category) for a in out]
+
+        return predict
+
+    return {
+        "old regex list (15)": legacy,
+        "patterns": run(patterns, False),
+        "patterns + semantic": run(no_ctx, False),
+        "patterns + semantic + context": run(full, True),
+    }
+
+
+def scores(rows: Sequence[dict], preds: Sequence[tuple[bool, str]]) -> dict[str, float]:
+    """Precision, recall, F1 and per-category recall (risk detected)."""
+    gold = [r["category"] != "none" for r in rows]
+    tp = sum(p[0] and g for p, g in zip(preds, gold, strict=True))
+    fp = sum(p[0] and not g for p, g in zip(preds, gold, strict=True))
+    fn = sum(g and not p[0] for p, g in zip(preds, gold, strict=True))
+    prec = tp / (tp + fp) if tp + fp else 1.0
+    rec = tp / (tp + fn) if tp + fn else 1.0
+    out = {"precision": prec, "recall": rec, "fp": fp, "fn": fn}
+    out["f1"] = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+    for c in CATEGORIES:
+        idx = [i for i, r in enumerate(rows) if r["category"] == c]
+        out[c] = sum(preds[i][0] for i in idx) / len(idx)
+        out[c + "_exact"] = sum(preds[i][1] == c for i in idx) / len(idx)
+    return out
+
+
+def speed(rows: Sequence[dict], repeats: int) -> dict[str, list[float]]:
+    """Messages per second and CPU ms per message, cold embedding cache, per run."""
+    texts = [r["text"] for r in rows]
+    contexts = [r["context"] for r in rows]
+    out: dict[str, list[float]] = {"patterns": [], "full": [], "full_cpu_ms": [], "batch1": []}
+    semantic = SemanticLayer()
+    semantic.embed(["warm up"])
+    for _ in range(repeats):
+        det = RiskDetector(semantic=False)
+        t = time.perf_counter()
+        for _ in range(20):
+            det.assess_many(texts, contexts)
+        out["patterns"].append(20 * len(texts) / (time.perf_counter() - t))
+        semantic._cache.clear()
+        det = RiskDetector(semantic=semantic)
+        t, c = time.perf_counter(), time.process_time()
+        det.assess_many(texts, contexts)
+        out["full"].append(len(texts) / (time.perf_counter() - t))
+        out["full_cpu_ms"].append(1000 * (time.process_time() - c) / len(texts))
+        semantic._cache.clear()
+        t = time.perf_counter()
+        for text, ctx in zip(texts, contexts, strict=True):
+            det.assess(text, ctx)
+        out["batch1"].append(len(texts) / (time.perf_counter() - t))
+    return out
+
+
+def fmt(values: list[float]) -> str:
+    """Median (min-max)."""
+    return f"{statistics.median(values):,.0f} ({min(values):,.0f}-{max(values):,.0f})"
+
+
+def report(rows: list[dict], repeats: int) -> str:
+    """Run everything and return the markdown."""
+    semantic = SemanticLayer()
+    results = {}
+    for name, predict in methods(semantic).items():
+        for split in ("dev", "heldout"):
+            part = [r for r in rows if r["split"] == split]
+            results[name, split] = scores(part, predict(part))
+    n = {s: sum(r["split"] == s for r in rows) for s in ("dev", "heldout")}
+    pos = {s: sum(r["split"] == s and r["category"] != "none" for r in rows) for s in n}
+    lines = [
+        f"Evaluation set: {len(rows)} messages ({sum(pos.values())} risk, "
+        f"{len(rows) - sum(pos.values())} hard negatives); development half {n['dev']} "
+        f"({pos['dev']} risk), held-out half {n['heldout']} ({pos['heldout']} risk). "
+        f"Machine: {machine()}.",
+        "",
+        "| detector | dev P | dev R | held-out P | held-out R | held-out F1 | held-out FP / FN |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name in methods(semantic):
+        d, h = results[name, "dev"], results[name, "heldout"]
+        lines.append(
+            f"| {name} | {d['precision']:.3f} | {d['recall']:.3f} | {h['precision']:.3f} | "
+            f"{h['recall']:.3f} | {h['f1']:.3f} | {h['fp']:.0f} / {h['fn']:.0f} |"
+        )
+    lines += [
+        "",
+        "Recall per category on the held-out half (risk detected; in brackets: with the "
+        "right category):",
+        "",
+        "| detector | " + " | ".join(CATEGORIES) + " |",
+        "|---|" + "---|" * len(CATEGORIES),
+    ]
+    for name in methods(semantic):
+        h = results[name, "heldout"]
+        cells = [
+            f"{h[c]:.2f}" + ("" if name.startswith("old") else f" ({h[c + '_exact']:.2f})")
+            for c in CATEGORIES
+        ]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    sp = speed(rows, repeats)
+    lines += [
+        "",
+        f"Speed over the {len(rows)} messages (with their context turns), median (min-max) of "
+        f"{repeats} runs, cold embedding cache:",
+        "",
+        "| configuration | messages/s |",
+        "|---|---|",
+        f"| patterns only | {fmt(sp['patterns'])} |",
+        f"| full detector, batched (`assess_many`) | {fmt(sp['full'])} |",
+        f"| full detector, one call per message (`assess`) | {fmt(sp['batch1'])} |",
+        "",
+        f"CPU time of the full batched detector: {statistics.median(sp['full_cpu_ms']):.1f} ms "
+        "per message (machine-independent figure: about 2-4 MiniLM sentence embeddings per "
+        "message).",
+    ]
+    return "\n".join(lines), results
+
+
+def plot(results: dict, path: Path) -> None:
+    """Held-out precision and recall per detector as a bar chart."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = sorted({k[0] for k in results}, key=list(results).index)
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    x = range(len(names))
+    for off, key in ((-0.2, "precision"), (0.2, "recall")):
+        ax.bar([i + off for i in x], [results[n, "heldout"][key] for n in names], 0.4, label=key)
+    ax.axhline(0.95, color="grey", lw=0.8, ls="--")
+    ax.set_xticks(list(x), [n.replace(" + ", "\n+ ") for n in names], fontsize=8)
+    ax.set_ylim(0, 1.05)
+    ax.set_title("Crisis detection, held-out half")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    args = parser.parse_args()
+    rows = load()
+    markdown, results = report(rows, args.repeats)
+    print(markdown)
+    if not args.no_write:
+        update_section("safety-eval", markdown, doc=DOC)
+        plot(results, DOC.with_name("safety_eval.png"))
+        print(f"wrote {DOC} and {DOC.with_name('safety_eval.png')}")
+
+
+if __name__ == "__main__":
+    main()

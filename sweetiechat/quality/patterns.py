@@ -1,0 +1,150 @@
+"""The precise layer of the risk detector: regular expressions per category.
+
+Each pattern names an obvious, explicit way of saying it; figurative idioms ("this deadline is
+killing me", "I could die of embarrassment") are removed before matching, so they cannot fire.
+
+>>> match_patterns("I've been cutting myself again")
+('self_harm', 'cutting myself')
+>>> match_patterns("This deadline is killing me") is None
+True
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["CUES", "FIGURATIVE", "PATTERNS", "has_cue", "match_patterns", "strip_figurative"]
+
+_I = re.IGNORECASE
+
+# Apostrophes and common chat spellings are normalised before matching (see ``_norm``).
+_ME = r"(?:my ?self|my ?slef|myslef|meself)"
+_SUICIDE_WORD = r"suicid\w*|sui?cide|suiside\w*|sewer ?slide|unalive|kms\b|self[- ]?delete"
+
+#: Category -> patterns, most specific first. The first match decides the category.
+PATTERNS: dict[str, list[str]] = {
+    "means_request": [
+        r"\bhow (?:many|much) (?:\w+ ){0,3}(?:pills?|tablets?|paracetamol|tylenol|ibuprofen|"
+        r"sleeping pills?|meds|insulin|xanax|painkillers?|of (?:my|these|them))\b"
+        r"(?:[^.?!]{0,40}\b(?:kill|die|dead|lethal|fatal|overdose|od|enough|never wake|"
+        r"not wake|end it))",
+        r"\b(?:lethal|fatal|deadly|overdose) (?:dose|amount|quantity)\b",
+        r"\b(?:painless|quick|quickest|easiest|fastest|surest|best|least painful|most painless)"
+        r" (?:way|method|ways|methods) (?:to|of) (?:die|dying|end it|kill|go|check out|not wake)",
+        r"\bhow (?:high|far|tall) (?:\w+ ){0,4}(?:jump|fall|drop)\b",
+        r"\bhow (?:do (?:you|i)|to|would (?:you|i)|does one) (?:tie|make) an? (?:noose|knot that)",
+        r"\bwhere (?:can|could|do) (?:i|you|one) (?:\w+ ){0,2}(?:buy|get|find) (?:a |an )?"
+        r"(?:gun|rope|noose|pills|barbiturates|cyanide|helium|poison)\b",
+        r"\bwhat (?:pills?|medications?|meds|drugs?|poisons?|chemicals?) (?:would|could|will|"
+        r"can) (?:kill|be lethal|be fatal|end)",
+        r"\b(?:how long|how quickly) (?:does it take|would it take) to (?:die|bleed out|drown)",
+        r"\b(?:which|what) (?:vein|artery|bridge|building) (?:\w+ ){0,4}(?:die|kill|fatal)",
+    ],
+    "harm_from_others": [
+        r"\b(?:he|she|they|my (?:\w+ )?(?:husband|wife|partner|boyfriend|girlfriend|bf|gf|ex|"
+        r"dad|father|mom|mum|mother|stepdad|stepfather|brother|sister|uncle|boss|roommate|"
+        r"landlord|son|daughter))(?: \w+){0,3} (?:threaten\w*|said|says|swore|promised|"
+        r"tried|tries|wants|told me) (?:\w+ ){0,3}(?:to )?(?:kill|hurt|beat|strangle"
+        r"|choke|stab|shoot|harm|end) (?:me|us|my)",
+        r"\b(?:he|she|they|my (?:\w+ )?(?:husband|wife|partner|boyfriend|girlfriend|bf|gf|ex|"
+        r"dad|father|mom|mum|mother|stepdad|stepfather|brother|uncle|roommate))"
+        r"(?: \w+){0,2} (?:hits|hit|beats|beat|chokes|choked|strangled|punched|punches|kicks|"
+        r"kicked|slapped|slaps|raped|assaulted|pushed|shoved|locked) (?:me|us)\b",
+        r"\b(?:afraid|scared|terrified|frightened) (?:that )?(?:he|she|they|my \w+)(?:'ll| will| "
+        r"is going to| might| may| would)(?: \w+){0,2} (?:kill|hurt|beat|harm|find) me\b",
+        r"\bthreat(?:en(?:ed|s|ing)?)? to (?:kill|hurt|harm|beat) me\b",
+        r"\b(?:being|been|getting) (?:abused|beaten|hit|stalked|followed|raped|assaulted)\b",
+        r"\bnot safe (?:at|in my|in our) (?:home|house|apartment|place)\b",
+        r"\bdomestic (?:violence|abuse)\b",
+    ],
+    "self_harm": [
+        rf"\b(?:hurt|hurting|harm|harming|cut|cuts|cutting|burn|burning|burned|burnt|hit|"
+        rf"hitting|punch|punching|scratch|scratching|starve|starving|bruise|bruising|carve|"
+        rf"carving) {_ME}\b",
+        r"\bself[- ]?(?:harm|injur|mutilat)\w*",
+        r"\b(?:cutting|cut|scratching|burning) (?:my )?(?:arms?|wrists?|legs?|thighs?|skin|"
+        r"stomach)\b",
+        r"\b(?:razor|blade)s? (?:on|to|against|across) my\b",
+        r"\brelapsed?(?: \w+){0,4} (?:cutting|self[- ]?harm|sh)\b",
+        r"\bsh urges?\b|\burges? to (?:cut|sh|hurt|self)\b",
+    ],
+    "suicidal_ideation": [
+        rf"\b(?:{_SUICIDE_WORD})",
+        rf"\bkill(?:ing)? {_ME}\b|\bkms\b",
+        r"\bend(?:ing)? (?:it all|things|everything|my (?:own )?life|this life)\b",
+        r"\btake (?:my (?:own )?life|my life)\b",
+        r"\b(?:don'?t|do not|dont|no longer|not) (?:want|wanna|wish) to (?:live|be alive|exist|"
+        r"be here|wake up|go on|be around)\b",
+        r"\bbetter off (?:dead|without me|if i (?:was|were|wasn'?t|weren'?t) (?:dead|here|"
+        r"around|alive|gone))\b",
+        r"\b(?:wish|want|wanna) (?:i was|i were|i'?d be|to be) dead\b",
+        r"\b(?:want|wanted|wanting|going|ready|plan|planning) to die\b|\bwanna die\b",
+        r"\bwish i (?:was|were|had) never (?:been )?born\b",
+        r"\bno (?:reason|point) (?:to|in) (?:live|living|go on|going on|being alive|staying)\b",
+        r"\b(?:never|not) (?:to )?wake up (?:again|tomorrow|in the morning)\b",
+        r"\b(?:wrote|writing|written|left) (?:\w+ ){0,3}(?:goodbye|suicide|farewell) "
+        r"(?:letters?|notes?|messages?)\b",
+        r"\bgiv(?:e|ing|en) away (?:all )?(?:my|of my) (?:stuff|things|belongings|possessions)\b",
+        r"\bnot be (?:here|around) (?:much longer|anymore|tomorrow|by)\b",
+        r"\bwon'?t (?:be (?:here|around) (?:much longer|anymore|tomorrow|by)|have to suffer)\b",
+        r"\b(?:overdos\w*|od'?ing|jump(?:ing)? (?:off|in front of) (?:a |the )?(?:bridge|train|"
+        r"roof|building))",
+        r"\b(?:after|when|once) i'?m (?:gone|dead|not here)\b",
+        r"\b(?:stockpil|hoard|sav)\w* (?:up )?(?:my |all my )?(?:pills|meds|tablets)\b",
+    ],
+}
+
+#: Idioms removed before matching: phrases that look violent or deathly but are not.
+FIGURATIVE = re.compile(
+    rf"\b(?:is|are|was|were|'s|'re) (?:literally |absolutely |slowly )?killing me\b"
+    r"|\b(?:could|would|might|gonna|going to|almost|nearly) (?:literally )?die "
+    r"(?:of|from) (?:embarrassment|shame|boredom|laughter|laughing|cringe)\b"
+    r"|\bdying (?:to|for|of (?:laughter|boredom))\b|\b(?:phone|battery|laptop|car|plant)s? "
+    r"(?:is|was|are|were|has|had|just) (?:\w+ )?(?:dead|died)\b"
+    r"|\bkill(?:ing|ed)? (?:it|time|the mood|the vibe)\b|\bdead ?(?:line|tired|serious|end)\b"
+    rf"|\b(?:burn|burned|burnt|cut) {_ME} "
+    r"(?:on|while|when|by accident|accidentally|shaving|cooking)"
+    r"|\b(?:my (?:friend|sister|brother|son|daughter|partner|cousin|student|patient|colleague)|"
+    r"she|he|they) (?:\w+ ){0,4}(?:self[- ]?harm\w*|suicid\w*|cut(?:s|ting)? (?:her|him|them)self)"
+    r"|\bsuicide (?:squad|mission|doors|run|prevention|awareness|hotline|hotlines)\b"
+    r"|\bmurder (?:a|an|some|the) (?:pizza|burger|sandwich|drink)\b"
+    r"|\b(?:in|from|watched|watching|read|reading) (?:a|the|this|that) (?:film|movie|show|"
+    r"series|book|novel|game|episode)\b[^.!?]*",
+    _I,
+)
+
+#: Weak cues: alone they mean nothing, after a risky turn they may be a plan or a means.
+CUES = re.compile(
+    r"\b(?:rope|noose|pills?|tablets|meds|gun|bridge|blade|razor|knife|ledge|roof|train tracks|"
+    r"tonight|tomorrow night|this weekend|goodbye|letters?|note|gave away|giving away|"
+    r"bought|ready|plan(?:ned)?|decided|stockpil\w*|saved up|won'?t matter|last time|it stops?|"
+    r"how (?:many|much|high|long)|everything (?:i need|is ready)|it'?s ready|drawer|over soon)\b",
+    _I,
+)
+
+_COMPILED = {cat: [re.compile(p, _I) for p in pats] for cat, pats in PATTERNS.items()}
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"\s+", " ", text.replace("’", "'").replace("‘", "'"))
+
+
+def strip_figurative(text: str) -> str:
+    """``text`` with figurative idioms (and talk about films or books) blanked out."""
+    return FIGURATIVE.sub(" ", _norm(text))
+
+
+def match_patterns(text: str) -> tuple[str, str] | None:
+    """(category, matched words) of the first precise pattern that fires, else ``None``."""
+    plain = strip_figurative(text)
+    for category, patterns in _COMPILED.items():
+        for pattern in patterns:
+            found = pattern.search(plain)
+            if found:
+                return category, found.group(0).strip()
+    return None
+
+
+def has_cue(text: str) -> bool:
+    """True when ``text`` holds a weak cue (a means, a time, a preparation)."""
+    return bool(CUES.search(strip_figurative(text)))

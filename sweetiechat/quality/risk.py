@@ -1,0 +1,322 @@
+"""The crisis risk detector: precise patterns, a MiniLM semantic layer, an optional model check,
+and the context of the last few turns.
+
+>>> d = RiskDetector(semantic=False)
+>>> d.assess("I've been giving my things away, I won't need them.").category
+'suicidal_ideation'
+>>> d.assess("This deadline is killing me.").risk
+False
+>>> d.assess("I bought a rope last week.", context=["I want it all to stop for good."]).layer
+'context'
+
+The detector reads English only. Text in another language is flagged conservatively (risk,
+layer ``"language"``), so a person is asked about safety rather than missed.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, cast
+
+from sweetiechat._async import run_sync
+from sweetiechat.quality.patterns import has_cue, match_patterns
+from sweetiechat.quality.semantic import CATEGORIES, SemanticLayer, semantic_available
+from sweetiechat.types import Turn
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+
+    from sweetiechat.backends.base import ChatBackend
+
+__all__ = [
+    "CATEGORIES",
+    "RiskAssessment",
+    "RiskCategory",
+    "RiskDetector",
+    "default_detector",
+    "looks_english",
+]
+
+RiskCategory = Literal[
+    "suicidal_ideation", "self_harm", "harm_from_others", "means_request", "none"
+]
+Layer = Literal["empty", "pattern", "semantic", "model", "context", "language", "none"]
+
+#: Tuned on the development half of ``benchmarks/data/crisis_eval.jsonl``.
+SEMANTIC_THRESHOLD = 0.6
+#: A message whose semantic risk reaches this, after a risky turn, is flagged.
+CONTEXT_THRESHOLD = 0.3
+
+_EN_WORDS = set(
+    "i me my you your the a an and or but to of in on at is are was were be been am it this "
+    "that not no do don't dont can can't cant just so what why how with for have has had "
+    "feel want im i'm he she they we him her them anymore anything everything nothing".split()
+)
+_FOREIGN_WORDS = set(
+    "que de la el los las y en es no quiero ya mi yo je ne pas suis et le les est mon ich "
+    "nicht und der die das bin mich ist mein eu não nao com uma um sono che non mi per il".split()
+)
+_WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
+
+
+def looks_english(text: str) -> bool:
+    """False when ``text`` is clearly not English (non-Latin script, or foreign function
+    words and no English ones); short or mixed text counts as English."""
+    letters = [c for c in text if c.isalpha()]
+    if not letters:
+        return True
+    latin = sum(c.isascii() for c in letters) / len(letters)
+    if latin < 0.5:
+        return False
+    words = [w.lower() for w in _WORD.findall(text)]
+    if len(words) < 3:
+        return True
+    en = sum(w in _EN_WORDS for w in words)
+    foreign = sum(w in _FOREIGN_WORDS for w in words)
+    return not (foreign >= 2 and foreign > 2 * en)
+
+
+@dataclass(frozen=True)
+class RiskAssessment:
+    """The detector's verdict on one message."""
+
+    risk: bool
+    """True when any risk category applies."""
+    category: RiskCategory
+    """The most likely category; ``"none"`` when there is no risk."""
+    score: float
+    """Confidence in ``category`` (0-1): 1.0 for a precise pattern, else the layer's score."""
+    layer: Layer
+    """The layer that decided: ``pattern``, ``semantic``, ``model``, ``context``,
+    ``language`` (non-English, flagged conservatively), ``empty`` or ``none``."""
+    scores: dict[str, float] = field(default_factory=dict)
+    """The semantic layer's score per category, when it ran."""
+    evidence: str | None = None
+    """The words or sentence that fired."""
+    note: str | None = None
+    """Anything a reader should know (English-only, truncated ...)."""
+
+    def to_json(self) -> dict[str, Any]:
+        """The CLI's record: ``risk``, ``category``, ``score``, ``layer`` (+ ``note``)."""
+        out: dict[str, Any] = {
+            "risk": self.risk,
+            "category": self.category,
+            "score": round(self.score, 4),
+            "layer": self.layer,
+        }
+        if self.note:
+            out["note"] = self.note
+        return out
+
+
+_NONE = RiskAssessment(False, "none", 0.0, "none")
+
+
+class RiskDetector:
+    """Finds suicide, self-harm, danger-from-others and means-request risk in seeker messages.
+
+    Args:
+        semantic: use the MiniLM layer: ``True``, ``False``, ``"auto"`` (when its packages are
+            installed; warns once otherwise) or a :class:`SemanticLayer`.
+        threshold: semantic risk score (1 - P(none)) at which a message is flagged.
+        model: a chat backend for the optional model check (through ``choose``); it is
+            asked about messages the offline layers find uncertain, and about non-English text.
+        model_band: the semantic risk scores, below ``threshold``, that count as uncertain.
+        context_turns: how many earlier seeker turns are read as context.
+        max_chars: longer messages are matched by the patterns in full, but only their first
+            sentences are embedded (the assessment says so in ``note``).
+    """
+
+    def __init__(
+        self,
+        *,
+        semantic: bool | Literal["auto"] | SemanticLayer = "auto",
+        threshold: float = SEMANTIC_THRESHOLD,
+        model: ChatBackend | BaseChatModel | None = None,
+        model_band: tuple[float, float] = (0.25, SEMANTIC_THRESHOLD),
+        context_turns: int = 3,
+        max_chars: int = 20_000,
+    ) -> None:
+        if isinstance(semantic, SemanticLayer):
+            self.semantic: SemanticLayer | None = semantic
+        elif semantic is True or (semantic == "auto" and semantic_available()):
+            self.semantic = SemanticLayer()
+        else:
+            if semantic == "auto":
+                warnings.warn(
+                    "crisis detection runs on patterns only; for the semantic layer "
+                    "pip install 'sweetiechat[safety]'",
+                    stacklevel=2,
+                )
+            self.semantic = None
+        self.threshold = threshold
+        self.model = model
+        self.model_band = model_band
+        self.context_turns = context_turns
+        self.max_chars = max_chars
+
+    # -- one message, no context ---------------------------------------------------------
+
+    def _offline(self, texts: Sequence[str]) -> list[RiskAssessment]:
+        out: list[RiskAssessment | None] = [None] * len(texts)
+        todo: list[int] = []
+        for i, text in enumerate(texts):
+            if not text or not text.strip():
+                out[i] = RiskAssessment(False, "none", 0.0, "empty", note="empty message")
+                continue
+            hit = match_patterns(text)
+            if hit:
+                out[i] = RiskAssessment(
+                    True, cast(RiskCategory, hit[0]), 1.0, "pattern", evidence=hit[1]
+                )
+            elif not looks_english(text):
+                out[i] = RiskAssessment(
+                    True,
+                    "suicidal_ideation",
+                    0.5,
+                    "language",
+                    note="the detector reads English only; non-English text is flagged "
+                    "for a safety check",
+                )
+            elif self.semantic is None:
+                out[i] = _NONE
+            else:
+                todo.append(i)
+        if todo and self.semantic is not None:
+            scored = self.semantic.score_many([texts[i][: self.max_chars] for i in todo])
+            for i, (scores, unit) in zip(todo, scored, strict=True):
+                out[i] = self._from_scores(scores, unit, len(texts[i]) > self.max_chars)
+        return [o if o is not None else _NONE for o in out]
+
+    def _from_scores(self, scores: dict[str, float], unit: str, cut: bool) -> RiskAssessment:
+        risk_score = 1.0 - scores["none"]
+        category = cast(RiskCategory, max(CATEGORIES[:-1], key=lambda c: scores[c]))
+        note = f"only the first {self.max_chars} characters were embedded" if cut else None
+        if risk_score >= self.threshold:
+            return RiskAssessment(
+                True,
+                category,
+                risk_score,
+                "semantic",
+                scores,
+                evidence=unit,
+                note=note,
+            )
+        return RiskAssessment(False, "none", scores["none"], "none", scores, note=note)
+
+    # -- with context and the model check ------------------------------------------------
+
+    def _with_context(
+        self, own: RiskAssessment, text: str, context: Sequence[RiskAssessment]
+    ) -> RiskAssessment:
+        if own.risk or own.layer == "empty":
+            return own
+        risky = [c for c in context if c.risk]
+        if not risky:
+            return own
+        semantic_risk = 1.0 - own.scores["none"] if own.scores else 0.0
+        if has_cue(text) or semantic_risk >= CONTEXT_THRESHOLD:
+            before = risky[-1]
+            asks = "?" in text and (own.scores.get("means_request", 0) > 0.1 or has_cue(text))
+            category: RiskCategory = "means_request" if asks else before.category
+            return RiskAssessment(
+                True,
+                category,
+                max(semantic_risk, 0.5),
+                "context",
+                own.scores,
+                evidence=text[:200],
+                note="read with the earlier turns",
+            )
+        return own
+
+    def assess_many(
+        self, texts: Sequence[str], contexts: Sequence[Sequence[str]] | None = None
+    ) -> list[RiskAssessment]:
+        """Assess many messages at once (batched embeddings: the fast path for datasets).
+
+        ``contexts[i]`` holds the seeker's earlier messages before ``texts[i]``, oldest first.
+        """
+        ctx = [list(c)[-self.context_turns :] for c in (contexts or [[] for _ in texts])]
+        if len(ctx) != len(texts):
+            raise ValueError("contexts must have one entry per text")
+        flat = list(texts) + [t for c in ctx for t in c]
+        offline = self._offline(flat)
+        own, rest = offline[: len(texts)], offline[len(texts) :]
+        out, i = [], 0
+        for text, a, c in zip(texts, own, ctx, strict=True):
+            out.append(self._with_context(a, text, rest[i : i + len(c)]))
+            i += len(c)
+        if self.model is not None:
+            out = [
+                run_sync(self._model_check(t, a, c))
+                for t, a, c in zip(texts, out, ctx, strict=True)
+            ]
+        return out
+
+    async def aassess(self, text: str, context: Sequence[str] = ()) -> RiskAssessment:
+        """:meth:`assess`, awaiting the model check (use it inside a running event loop)."""
+        ctx = list(context)[-self.context_turns :]
+        offline = self._offline([text, *ctx])
+        result = self._with_context(offline[0], text, offline[1:])
+        return await self._model_check(text, result, ctx)
+
+    def assess(self, text: str, context: Sequence[str] = ()) -> RiskAssessment:
+        """The risk in ``text``, read after the seeker's earlier messages ``context``."""
+        if self.model is not None:
+            return run_sync(self.aassess(text, context))
+        return self.assess_many([text], [context])[0]
+
+    async def _model_check(
+        self, text: str, result: RiskAssessment, context: Sequence[str]
+    ) -> RiskAssessment:
+        if self.model is None or result.layer in ("pattern", "empty", "context"):
+            return result
+        uncertain = result.layer == "language" or (
+            not result.risk
+            and self.model_band[0] <= 1.0 - result.scores.get("none", 1.0) < self.model_band[1]
+        )
+        if not uncertain:
+            return result
+        from sweetiechat.quality.model_check import ask_model
+
+        verdict = await ask_model(self.model, text, context)
+        if verdict is None:
+            return result
+        category, probability = verdict
+        if category == "none":
+            return result
+        return RiskAssessment(
+            True,
+            cast(RiskCategory, category),
+            probability,
+            "model",
+            result.scores,
+            evidence=text[:200],
+            note=result.note,
+        )
+
+    # -- dialogues -------------------------------------------------------------------------
+
+    def assess_turns(self, turns: Sequence[Turn]) -> list[RiskAssessment]:
+        """One assessment per seeker turn, each read after the seeker's earlier turns."""
+        seeker = [t.text for t in turns if t.role == "seeker"]
+        return self.assess_many(seeker, [seeker[:i] for i in range(len(seeker))])
+
+    def dialogue_risk(self, turns: Sequence[Turn]) -> RiskAssessment:
+        """The first risky seeker turn's assessment, else a no-risk one."""
+        return next((a for a in self.assess_turns(turns) if a.risk), _NONE)
+
+
+_DEFAULT: RiskDetector | None = None
+
+
+def default_detector() -> RiskDetector:
+    """The shared detector (patterns + the semantic layer when installed), built once."""
+    global _DEFAULT
+    if _DEFAULT is None:
+        _DEFAULT = RiskDetector()
+    return _DEFAULT

