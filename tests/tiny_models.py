@@ -3,6 +3,10 @@ a 2-layer BERT, each with a tokenizer trained on the test's own texts."""
 
 from __future__ import annotations
 
+import atexit
+import functools
+import shutil
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -10,6 +14,8 @@ from sweetiechat.agents.base import strategy_list
 from sweetiechat.io import read_dialogues
 from sweetiechat.prompts import load_prompt
 from sweetiechat.taxonomy import ProblemType, Strategy
+
+FIXTURE = Path(__file__).parent / "fixtures" / "esconv_small.json"
 
 CHATML = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
@@ -50,7 +56,7 @@ def tiny_llama(folder: Path, texts: list[str], *, seed: int = 0, layers: int = 2
 
     specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
     tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=_bpe(texts, specials, 600),
+        tokenizer_object=_bpe(texts, specials, 2000),
         bos_token="<|im_start|>",
         eos_token="<|im_end|>",
         pad_token="<|endoftext|>",
@@ -111,3 +117,50 @@ def tiny_bert(folder: Path, texts: list[str], *, seed: int = 0) -> Path:
     BertModel(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+@functools.cache
+def _root() -> Path:
+    path = Path(tempfile.mkdtemp(prefix="sweetiechat-tiny-"))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
+@functools.cache
+def data_dir() -> Path:
+    """train/valid/test: the three fixture dialogues each (14 supporter turns)."""
+    folder = _root() / "data"
+    folder.mkdir()
+    for split in ("train", "valid", "test"):
+        shutil.copy(FIXTURE, folder / f"{split}.json")
+    return folder
+
+
+@functools.cache
+def llama_dir(layers: int = 2) -> Path:
+    """A tiny Llama, built once per test process."""
+    return tiny_llama(_root() / f"llama-{layers}", corpus(FIXTURE), layers=layers)
+
+
+@functools.cache
+def bert_dir() -> Path:
+    """A tiny BERT, built once per test process."""
+    return tiny_bert(_root() / "bert", corpus(FIXTURE))
+
+
+@functools.cache
+def trained(kind: str) -> Path:
+    """A counselor of ``kind`` trained for a few steps on :func:`data_dir`, once per process."""
+    from sweetiechat.trainer import CounselorTrainConfig, train_counselor
+
+    config = CounselorTrainConfig(
+        kind=kind,  # type: ignore[arg-type]
+        data_dir=str(data_dir()),
+        out_dir=str(_root() / f"trained-{kind}"),
+        base_model=str(llama_dir() if kind == "lm" else bert_dir()),
+        max_steps=8,
+        eval_steps=4,
+        learning_rate=3e-2 if kind == "lm" else 5e-3,
+        batch_size=4,
+    )
+    return train_counselor(config, progress=False).out_dir

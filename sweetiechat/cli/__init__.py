@@ -51,6 +51,9 @@ def _register_optional() -> None:
 
     generate.register(app)
     analyze.register(app)
+    from sweetiechat.cli import counselor
+
+    counselor.register(app)
 
 
 _register_optional()
