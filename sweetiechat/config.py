@@ -30,7 +30,14 @@ import sys
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from sweetiechat.errors import ConfigError, first_problem
 from sweetiechat.prompts import PROMPT_NAMES, load_prompt
@@ -103,8 +110,11 @@ class RoleConfig(BaseModel):
     vLLM, llama.cpp, Ollama), or ``langchain`` (any LangChain chat model class)."""
     model: str | None = None
     """Model name; for ``embedded`` a local checkpoint folder (default: SmolLM2)."""
-    base_url: str | None = None
-    """An OpenAI-compatible server's URL, e.g. ``http://127.0.0.1:8000/v1``."""
+    base_url: str | list[str] | None = None
+    """An OpenAI-compatible server's URL, e.g. ``http://127.0.0.1:8000/v1``; or a list of
+    URLs, several replicas of the same model: each request goes to the one with the fewest
+    requests in flight, and one that fails is taken out for a while (see
+    :class:`~sweetiechat.backends.replicas.Replicated`)."""
     api_key_env: str = "OPENAI_API_KEY"
     """The environment variable holding the key; ``""`` for servers without keys."""
     provider: str | None = None
@@ -123,6 +133,21 @@ class RoleConfig(BaseModel):
     """Longest backoff between tries (also caps ``Retry-After``)."""
     requests_per_minute: float | None = None
     tokens_per_minute: float | None = None
+
+    @field_validator("base_url")
+    @classmethod
+    def _replicas(cls, v: str | list[str] | None) -> str | list[str] | None:
+        if isinstance(v, list):
+            if not v:
+                raise ValueError("base_url is an empty list; give one URL, or the replicas' URLs")
+            if len(set(v)) != len(v):
+                raise ValueError("base_url lists the same URL twice")
+            return v[0] if len(v) == 1 else v
+        return v
+
+    def base_urls(self) -> list[str | None]:
+        """The replicas' URLs (one ``None`` for the provider's default endpoint)."""
+        return list(self.base_url) if isinstance(self.base_url, list) else [self.base_url]
 
 
 class CounselorConfig(RoleConfig):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -61,6 +62,7 @@ class ShardResult:
     models: dict[str, ModelUsage]
     retries: int
     errors: int
+    failovers: int
     crisis: int
     counselor_fallbacks: int
     wall_s: float
@@ -101,6 +103,7 @@ def _run_shard(n: int, out: str, config_json: str, shard_text: str) -> ShardResu
         models=state.ledger.models,
         retries=state.ledger.retries,
         errors=state.ledger.errors,
+        failovers=state.ledger.failovers,
         crisis=state.crisis,
         counselor_fallbacks=state.counselor_fallbacks,
         wall_s=state.wall_s,
@@ -182,6 +185,7 @@ def run_on_ray(
         SeedPools(folder, seed_dialogues=config.seed_dialogues).close()
         config = config.model_copy(update={"seed_pools": str(folder)})
     if not ray.is_initialized():
+        _check_reachable(address)
         try:
             ray.init(address=address, include_dashboard=False, log_to_driver=False)
         except Exception as err:  # ConnectionError, ValueError, RuntimeError, ...
@@ -212,6 +216,22 @@ def run_on_ray(
     return RayRun(state=state, shards=results, outputs=outputs, merged=merged)
 
 
+def _check_reachable(address: str | None) -> None:
+    """Fail in seconds, not minutes, when a cluster address does not answer (Ray itself
+    keeps retrying for a long time)."""
+    if address is None or address in ("auto", "local"):
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=5):
+            pass
+    except (OSError, ValueError) as err:
+        raise ConfigError(
+            f"cannot start or reach Ray at {address}: {type(err).__name__}: {err}; check the "
+            "address (host:port of the head node, or ray://host:10001) and that it is running"
+        ) from None
+
+
 def _combine(results: list[ShardResult], config: GenerationConfig) -> RunState:
     ledger = UsageLedger(prices=config.all_prices())
     state = RunState(requested=sum(r.requested for r in results), ledger=ledger)
@@ -225,6 +245,7 @@ def _combine(results: list[ShardResult], config: GenerationConfig) -> RunState:
         state.interrupted = state.interrupted or r.interrupted
         ledger.retries += r.retries
         ledger.errors += r.errors
+        ledger.failovers += r.failovers
         for model, usage in r.models.items():
             entry = ledger.models.setdefault(model, ModelUsage())
             entry.calls += usage.calls

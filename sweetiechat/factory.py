@@ -13,6 +13,7 @@ from sweetiechat.agents.seeker import SeekerAgent
 from sweetiechat.agents.supporter import FreeSupporterAgent, SupporterAgent
 from sweetiechat.agents.writers import ProfileWriter, ScenarioWriter
 from sweetiechat.backends.base import ChatBackend, LangChainBackend
+from sweetiechat.backends.replicas import Replicated
 from sweetiechat.backends.wrappers import Metered, RateLimited, Retrying, UsageLedger
 from sweetiechat.config import ROLES, GenerationConfig, RoleConfig
 from sweetiechat.errors import ConfigError
@@ -89,7 +90,23 @@ def build_backend(
 ) -> ChatBackend:
     """A backend for ``role``: ``Metered(RateLimited(Retrying(model)))``."""
     shared = {} if shared is None else shared
-    backend: ChatBackend = LangChainBackend(_chat_model(cfg, role, shared))
+    backend: ChatBackend
+    urls = cfg.base_urls()
+    if cfg.backend == "openai" and len(urls) > 1:  # replicas of one model, with failover
+
+        def ejected(label: str, err: BaseException) -> None:
+            ledger.failovers += 1
+
+        backend = Replicated(
+            [
+                LangChainBackend(_chat_model(cfg.model_copy(update={"base_url": u}), role, shared))
+                for u in urls
+            ],
+            labels=[str(u) for u in urls],
+            on_eject=ejected,
+        )
+    else:
+        backend = LangChainBackend(_chat_model(cfg, role, shared))
     if cfg.backend != "embedded":
         backend = Retrying(
             backend, attempts=cfg.attempts, wait_max=cfg.wait_max, on_retry=ledger.count_retry
@@ -206,31 +223,40 @@ def preflight(config: GenerationConfig, timeout: float = 5.0) -> None:
             key = _api_key(cfg, role)
             # No base_url: the OpenAI client's own default, checked the same way, so a bad
             # network or key fails now and names the URL, not after a minute of retries.
-            base_url = (
-                cfg.base_url
+            # Of several replicas, one that answers is enough: failover handles the rest.
+            urls = [
+                u
                 or os.environ.get("OPENAI_BASE_URL")
                 or os.environ.get("OPENAI_API_BASE")
                 or DEFAULT_OPENAI_URL
-            )
-            if base_url in checked:
+                for u in cfg.base_urls()
+            ]
+            if all(u in checked for u in urls):
                 continue
-            checked.add(base_url)
-            url = base_url.rstrip("/") + "/models"
-            try:
-                response = httpx.get(
-                    url, timeout=timeout, headers={"Authorization": f"Bearer {key}"}
-                )
-            except httpx.HTTPError as err:
+            checked.update(urls)
+            failures = []
+            for base_url in urls:
+                try:
+                    response = httpx.get(
+                        base_url.rstrip("/") + "/models",
+                        timeout=timeout,
+                        headers={"Authorization": f"Bearer {key}"},
+                    )
+                except httpx.HTTPError as err:
+                    failures.append(f"{base_url} ({type(err).__name__})")
+                    continue
+                if response.status_code in (401, 403):
+                    raise ConfigError(
+                        f"{base_url} rejected the key in {cfg.api_key_env} (the {role}); "
+                        "check the variable"
+                    )
+            if len(failures) == len(urls):
+                what = "base URL" if cfg.base_url else "default OpenAI endpoint"
+                if len(urls) > 1:
+                    what = "replicas"
                 raise ConfigError(
-                    f"cannot reach {base_url} (the {role}'s "
-                    f"{'base URL' if cfg.base_url else 'default OpenAI endpoint'}): "
-                    f"{type(err).__name__}; check the URL, the network and that the server "
-                    "is running"
-                ) from None
-            if response.status_code in (401, 403):
-                raise ConfigError(
-                    f"{base_url} rejected the key in {cfg.api_key_env} (the {role}); "
-                    "check the variable"
+                    f"cannot reach {', '.join(failures)} (the {role}'s {what}); "
+                    "check the URL, the network and that the server is running"
                 )
         elif cfg.backend == "embedded":
             uses_embedded = uses_embedded or not cfg.model

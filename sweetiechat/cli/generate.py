@@ -28,9 +28,12 @@ COUNSELORS = ("likelihood", "served", "prompted", "none")
 
 
 def _overrides(
-    config: GenerationConfig, backend: str | None, base_url: str | None, model: str | None,
+    config: GenerationConfig,
+    backend: str | None,
+    base_url: str | list[str] | None,
+    model: str | None,
     counselor: str | None,
-) -> GenerationConfig:  # fmt: skip
+) -> GenerationConfig:
     """Point every role (and, for openai, a prompted counselor) at one backend."""
     data = config.model_dump(exclude_unset=True)
     if backend or base_url or model:
@@ -79,6 +82,8 @@ def _summary(state: RunState, out: Path) -> None:
     table.add_row("stopped early (Ctrl-C)", "yes" if state.interrupted else "no")
     table.add_row("utterances", f"{state.turns:,} ({state.turns_per_s:.2f}/s)")
     table.add_row("model calls", f"{total.calls:,} (retries {state.ledger.retries})")
+    if state.ledger.failovers:
+        table.add_row("replicas taken out (failover)", str(state.ledger.failovers))
     table.add_row(
         "tokens", f"{total.prompt_tokens:,} prompt + {total.completion_tokens:,} completion"
     )
@@ -161,7 +166,11 @@ def generate(
     backend: str | None = typer.Option(
         None, "--backend", help="embedded or openai, for every role (overrides the config)."
     ),
-    base_url: str | None = typer.Option(None, "--base-url", help="OpenAI-compatible server URL."),
+    base_url: list[str] | None = typer.Option(
+        None,
+        "--base-url",
+        help="OpenAI-compatible server URL; repeat it for replicas of one model (failover).",
+    ),
     model: str | None = typer.Option(None, "--model", help="Model name for every role."),
     counselor: str | None = typer.Option(
         None, "--counselor", help=f"Counselor kind: {', '.join(COUNSELORS)}."
@@ -230,7 +239,10 @@ def generate(
         min_seeker_turns=min_turns,
         seed_pools=str(seed_pools) if seed_pools else None,
     )
-    config = _overrides(base, backend, base_url, model, counselor)
+    urls = list(base_url or [])
+    config = _overrides(
+        base, backend, urls[0] if len(urls) == 1 else urls or None, model, counselor
+    )
     if use_ray:
         from sweetiechat.cli.ray_run import generate_on_ray
 
