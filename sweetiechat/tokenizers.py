@@ -75,6 +75,10 @@ class Llama3Tokenizer:
         """Number of tokens, without building strings."""
         return len(self._enc.encode_ordinary(text))
 
+    def encode(self, text: str) -> list[int]:
+        """Token ids, without a BOS token (``" the"`` and ``"the"`` stay different)."""
+        return list(self._enc.encode_ordinary(text))
+
 
 TOKENIZERS = ("llama3", "word", "whitespace")
 

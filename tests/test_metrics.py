@@ -231,3 +231,188 @@ def test_score_reads_dialogue_files(esconv_small, esconv_original):
     obj = json.loads(result.stdout)
     assert obj["n"] == 14  # the fixture's supporter turns
     assert obj["bleu4"] == pytest.approx(1.0) and obj["rougeL"] == pytest.approx(1.0)
+
+
+def test_paper_form_distinct_by_hand():
+    from sweetiechat.metrics.analysis import corpus_distinct
+    from sweetiechat.types import Dialogue, Turn
+
+    d = Dialogue(
+        id="x",
+        problem_type="Burnout",
+        turns=[
+            Turn(role="seeker", text="a b"),
+            Turn(role="supporter", text="a b", strategy="Question"),
+        ],
+    )
+    out = corpus_distinct([d, d], WS)
+    # paper form: "usr: a b" / "sys: a b" is one text of 6 tokens, n-grams cross the line
+    paper = out["paper"]
+    assert out["dialogues"] == 2 and paper["texts"] == 2 and paper["tokens"] == 12
+    assert [(c["unique"], c["total"]) for c in paper["counts"]] == [(4, 12), (4, 10), (4, 8)]
+    assert paper["distinct2"] == pytest.approx(4 / 10)
+    # per utterance: four texts "a b", n-grams never cross utterances
+    per = out["per_utterance"]
+    assert per["texts"] == 4
+    assert [(c["unique"], c["total"]) for c in per["counts"]] == [(2, 8), (1, 4), (0, 0)]
+    assert per["distinct3"] is None
+
+
+def test_paper_form_distinct_on_esconv_matches_the_paper(esconv_dir):
+    from sweetiechat.io import read_dialogues
+    from sweetiechat.metrics.analysis import corpus_distinct
+
+    llama3 = get_tokenizer("llama3")
+    dialogues = [
+        d for s in ("train", "valid", "test") for d in read_dialogues(esconv_dir / f"{s}.json")
+    ]
+    out = corpus_distinct(dialogues, llama3)
+    paper = out["paper"]
+    # The paper's Table 6, ESConv: Distinct-1/2/3 = 1.82 / 19.76 / 49.38, exactly these counts.
+    assert [(c["unique"], c["total"]) for c in paper["counts"]] == [
+        (14801, 812288),
+        (160220, 810988),
+        (399795, 809688),
+    ]
+    assert [round(100 * paper[f"distinct{n}"], 2) for n in (1, 2, 3)] == [1.82, 19.76, 49.38]
+    per = out["per_utterance"]
+    assert per["texts"] == 38365
+    assert [round(100 * per[f"distinct{n}"], 2) for n in (1, 2, 3)] == [2.14, 22.90, 57.59]
+
+
+@pytest.mark.slow
+def test_analyze_together_prints_the_papers_numbers_on_esconv(esconv_dir, tmp_path):
+    files = [str(esconv_dir / f"{s}.json") for s in ("train", "valid", "test")]
+    out = tmp_path / "r"
+    result = runner.invoke(
+        app,
+        [
+            "analyze",
+            *files,
+            "--together",
+            "--out",
+            str(out),
+            "--max-dialogues",
+            "60",
+            "--max-responses",
+            "30",
+            "--problem-type",
+            "Job Crisis",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    assert [d["label"] for d in report["datasets"]] == ["train", "valid", "test", "all"]
+    whole = report["datasets"][-1]
+    assert whole["stats"]["dialogues"] == 1300 and whole["distinct"]["dialogues"] == 1300
+    assert round(whole["stats"]["paper"]["avg_utterance_tokens"], 2) == 21.17
+    row = next(line for line in result.stdout.splitlines() if "all" in line and "paper" in line)
+    assert "21.17" in row and "1.82" in row and "19.76" in row and "49.38" in row
+    md = (out / "report.md").read_text()
+    assert "| all | paper form | 1300 | 1.82 | 19.76 | 49.38 | 14,801 / 160,220 / 399,795 |" in md
+    assert "| all | per utterance | 1300 | 2.14 | 22.90 | 57.59 |" in md
+
+
+def test_analyze_reports_progress_per_stage(esconv_small, tmp_path):
+    from sweetiechat.metrics.report import write_report
+
+    seen = []
+    write_report(
+        [esconv_small, esconv_small],
+        tmp_path,
+        WS,
+        together=True,
+        on_progress=lambda label, stage, done: seen.append((label, stage)),
+    )
+    stages = [s for label, s in seen if label == "all"]
+    assert stages[:2] == ["dialogue similarity", "response similarity"]
+    assert "Distinct-n" in stages
+    assert seen[-1] == ("report", "plots")
+
+
+def test_rouge_matches_rouge_score():
+    from rouge_score import rouge_scorer
+
+    from sweetiechat.metrics.response import rouge
+
+    class Split:
+        def tokenize(self, text):
+            return text.split()
+
+    hyps = ["the cat sat on the mat", "i hear you", "", "a a a b", "what happened then ?"]
+    refs = ["the cat is on the mat", "it sounds hard for you", "x", "a b a", "so what happened ?"]
+    scorer = rouge_scorer.RougeScorer(["rouge2", "rougeL"], tokenizer=Split())
+    expected = [scorer.score(r, h) for h, r in zip(hyps, refs, strict=True)]
+    got = rouge([h.split() for h in hyps], [r.split() for r in refs])
+    assert got["rouge2"] == pytest.approx(sum(e["rouge2"].fmeasure for e in expected) / 5)
+    assert got["rougeL"] == pytest.approx(sum(e["rougeL"].fmeasure for e in expected) / 5)
+
+
+def test_score_computes_only_the_chosen_metrics(tmp_path):
+    hyp, ref = tmp_path / "h.txt", tmp_path / "r.txt"
+    hyp.write_text("I hear you.\nWhat happened?\n")
+    ref.write_text("I understand.\nWhat happened next?\n")
+    result = runner.invoke(
+        app, ["score", str(hyp), str(ref), "--json", "--tokenizer", "word", "--metrics", "rouge"]
+    )
+    assert result.exit_code == 0, result.output
+    obj = json.loads(result.stdout)
+    assert obj["rougeL"] > 0 and obj["bleu2"] is None and obj["meteor"] is None
+    assert obj["bertscore_f1"] is None
+    result = runner.invoke(app, ["score", str(hyp), str(ref), "--metrics", "bleu,sacre"])
+    assert "unknown metric sacre" in str(result.exception)
+
+
+def _run_cli(args, block=(), env_extra=None):
+    """Run the real CLI in a fresh interpreter, with ``block`` modules made unimportable
+    (as on a core install without the extra); returns the CompletedProcess."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        f"for m in {list(block)!r}: sys.modules[m] = None\n"
+        "from sweetiechat.cli import main\n"
+        f"sys.argv = ['sweetiechat', *{list(args)!r}]\n"
+        "try:\n"
+        "    main()\n"
+        "    code = 0\n"
+        "except SystemExit as exit:\n"
+        "    code = exit.code\n"
+        "print('LOADED', *sorted(m for m in ('torch', 'nltk', 'transformers') "
+        "if sys.modules.get(m)))\n"
+        "sys.exit(code)\n"
+    )
+    env = {**os.environ, **(env_extra or {})}
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300
+    )
+
+
+CORE_ONLY = ["quicktok", "sacrebleu", "scipy", "sklearn", "matplotlib", "nltk", "bert_score"]
+
+
+def test_score_and_analyze_on_a_core_install_fail_in_one_line(esconv_small, tmp_path):
+    hyp = tmp_path / "h.txt"
+    hyp.write_text("I hear you.\n")
+    for args in (
+        ["score", str(hyp), str(hyp), "--tokenizer", "word"],
+        ["analyze", str(esconv_small), "--out", str(tmp_path / "o")],
+    ):
+        proc = _run_cli(args, block=CORE_ONLY)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert "Traceback" not in proc.stderr
+        lines = [line for line in proc.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1, proc.stderr
+        assert lines[0].startswith("error: ") and "pip install 'sweetiechat[metrics]'" in lines[0]
+    proc = _run_cli(["score", str(hyp), str(hyp)], block=["quicktok"])
+    assert "quicktok-v1" in proc.stderr and "--tokenizer word" in proc.stderr
+
+
+def test_score_without_bertscore_or_meteor_loads_neither_torch_nor_nltk(tmp_path):
+    hyp = tmp_path / "h.txt"
+    hyp.write_text("I hear you.\nWhat happened?\n")
+    proc = _run_cli(["score", str(hyp), str(hyp), "--metrics", "bleu,rouge,distinct", "--json"])
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "LOADED"  # none of torch, nltk, transformers

@@ -76,3 +76,35 @@ def test_stats_table_names_tokenizer(esconv_small):
     assert result.exit_code == 0
     assert "tokenizer: word" in result.stdout
     assert "Question" in result.stdout
+
+
+def test_paper_form_counts_raw_dialogues_with_speaker_lines(esconv_small):
+    ws = get_tokenizer("whitespace")
+    dialogues = list(read_dialogues(esconv_small))
+    s = compute_stats(dialogues, ws, merge_consecutive=True, drop_greetings=True)
+    # The paper form ignores normalisation: every raw utterance, plus one "usr:"/"sys:" label.
+    raw_utts = sum(len(d.turns) for d in dialogues)
+    raw_words = sum(len(t.text.split()) for d in dialogues for t in d.turns)
+    assert s.paper.utterances == raw_utts == 28
+    assert s.paper.tokens == raw_words + raw_utts
+    assert s.utterances < raw_utts  # the per-utterance form did merge
+    assert s.paper.avg_utterance_tokens == s.paper.tokens / raw_utts
+
+
+def test_stats_on_esconv_gives_the_papers_tokens_per_utterance(esconv_dir):
+    files = [str(esconv_dir / f"{s}.json") for s in ("train", "valid", "test")]
+    result = runner.invoke(app, ["stats", "--json", "--total", "--tokenizer", "llama3", *files])
+    assert result.exit_code == 0, result.output
+    total = json.loads(result.stdout)[-1]
+    # The paper's Table 1: 21.2 tokens per utterance = 812,288 / 38,365 (Llama-3, no BOS).
+    assert total["paper"] == {
+        "utterances": 38365,
+        "tokens": 812288,
+        "avg_utterance_tokens": 812288 / 38365,
+    }
+    assert round(total["paper"]["avg_utterance_tokens"], 2) == 21.17
+    assert round(total["avg_utterance_tokens"], 2) == 18.87  # per-utterance form
+    table = runner.invoke(app, ["stats", "--tokenizer", "llama3", *files])
+    assert "tokens per utterance (paper form)" in table.stdout
+    assert "tokens per utterance (per-utterance form)" in table.stdout
+    assert "812,288 tokens / 38,365 utterances" in table.stdout

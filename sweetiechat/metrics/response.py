@@ -7,8 +7,9 @@ Exactly which variant each number is:
 - ``bleu2``, ``bleu4``: corpus BLEU from sacrebleu on the pre-tokenized text
   (``tokenize="none"``), max n-gram order 2 or 4, uniform weights, sacrebleu's default
   ``exp`` smoothing, brevity penalty over the corpus.
-- ``rouge2``, ``rougeL``: rouge-score F-measure per response (our tokens, no stemming),
-  averaged over responses.
+- ``rouge2``, ``rougeL``: ROUGE F-measure per response (our tokens, no stemming), averaged
+  over responses; the same numbers as Google's ``rouge-score`` package (a test checks it),
+  computed here without importing nltk.
 - ``distinct2``/``distinct3``: Distinct-n per response, averaged; ``*_corpus``: over all
   responses together.
 - ``meteor``: nltk ``meteor_score`` per response (WordNet 3.0 offline, default parameters
@@ -18,20 +19,50 @@ Exactly which variant each number is:
   its last layer, 6), reported in ``bertscore_model``. Values are not comparable with the
   paper's roberta-large BERTScore.
 
-All values are fractions in [0, 1].
+All values are fractions in [0, 1]. ``metrics`` picks which to compute (default: all of
+:data:`METRICS`); only the chosen ones load anything (BERTScore loads torch and an encoder,
+METEOR loads nltk and WordNet).
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from sweetiechat.errors import UserError
 from sweetiechat.metrics.distinct import distinct_averaged, distinct_corpus
 from sweetiechat.tokenizers import Tokenizer
 
-__all__ = ["DEFAULT_BERTSCORE", "bertscore_f1", "bleu", "meteor", "rouge", "score_responses"]
+__all__ = [
+    "DEFAULT_BERTSCORE",
+    "METRICS",
+    "METRIC_MODULES",
+    "bertscore_f1",
+    "bleu",
+    "meteor",
+    "parse_metrics",
+    "rouge",
+    "rouge_n",
+    "score_responses",
+]
+
+#: The metric groups ``score_responses`` can compute, in the order it computes them.
+METRICS = ("bleu", "rouge", "distinct", "meteor", "bertscore")
+
+#: Top-level import name -> distribution, per metric group (all in the ``metrics`` extra).
+METRIC_MODULES: dict[str, dict[str, str]] = {
+    "bleu": {"sacrebleu": "sacrebleu"},
+    "rouge": {},
+    "distinct": {},
+    "meteor": {"nltk": "nltk"},
+    "bertscore": {
+        "bert_score": "bert-score",
+        "torch": "torch",
+        "transformers": "transformers",
+    },
+}
 
 #: The offline default BERTScore encoder.
 DEFAULT_BERTSCORE = "minilm"
@@ -50,35 +81,83 @@ def bleu(hyps: Sequence[Sequence[str]], refs: Sequence[Sequence[str]], order: in
     return float(score.score) / 100
 
 
-class _Tokens:
-    """rouge-score calls ``tokenize(text)``; our texts are already tokens joined by spaces."""
+def parse_metrics(spec: str) -> list[str]:
+    """``"bleu,rouge"`` -> ``["bleu", "rouge"]``; ``"all"`` -> :data:`METRICS`.
 
-    def tokenize(self, text: str) -> list[str]:
-        return text.split()
+    Raises:
+        UserError: a name that is not one of :data:`METRICS`.
+
+    >>> parse_metrics("rouge, bleu")
+    ['bleu', 'rouge']
+    """
+    names = [n.strip().lower() for n in spec.split(",") if n.strip()]
+    if names == ["all"]:
+        return list(METRICS)
+    unknown = [n for n in names if n not in METRICS]
+    if unknown or not names:
+        raise UserError(
+            f"unknown metric {', '.join(unknown) or '(none given)'}; "
+            f"choose from: all, {', '.join(METRICS)} (comma-separated)"
+        )
+    return [m for m in METRICS if m in names]
+
+
+def _f1(overlap: int, hyp_len: int, ref_len: int) -> float:
+    precision = overlap / max(hyp_len, 1)
+    recall = overlap / max(ref_len, 1)
+    return 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
+
+
+def rouge_n(hyp: Sequence[str], ref: Sequence[str], n: int) -> float:
+    """ROUGE-n F-measure of one response (as ``rouge-score`` computes it).
+
+    >>> round(rouge_n("a b c".split(), "a b d".split(), 2), 3)
+    0.5
+    """
+    h = Counter(tuple(hyp[i : i + n]) for i in range(len(hyp) - n + 1))
+    r = Counter(tuple(ref[i : i + n]) for i in range(len(ref) - n + 1))
+    return _f1(sum((h & r).values()), sum(h.values()), sum(r.values()))
+
+
+def _lcs(a: Sequence[str], b: Sequence[str]) -> int:
+    prev = [0] * (len(b) + 1)
+    for x in a:
+        cur = [0]
+        for j, y in enumerate(b):
+            cur.append(prev[j] + 1 if x == y else max(prev[j + 1], cur[j]))
+        prev = cur
+    return prev[-1]
+
+
+def rouge_l(hyp: Sequence[str], ref: Sequence[str]) -> float:
+    """ROUGE-L F-measure (longest common subsequence) of one response.
+
+    >>> round(rouge_l("a x b c".split(), "a b c".split()), 3)
+    0.857
+    """
+    if not hyp or not ref:
+        return 0.0
+    return _f1(_lcs(hyp, ref), len(hyp), len(ref))
 
 
 def rouge(hyps: Sequence[Sequence[str]], refs: Sequence[Sequence[str]]) -> dict[str, float]:
     """Mean ROUGE-2 and ROUGE-L F-measures over responses."""
-    from rouge_score import rouge_scorer
-
-    scorer = rouge_scorer.RougeScorer(["rouge2", "rougeL"], tokenizer=_Tokens())
-    r2, rl = [], []
-    for h, r in zip(hyps, refs, strict=True):
-        s = scorer.score(" ".join(r), " ".join(h))
-        r2.append(s["rouge2"].fmeasure)
-        rl.append(s["rougeL"].fmeasure)
-    return {"rouge2": _mean(r2) or 0.0, "rougeL": _mean(rl) or 0.0}
+    pairs = list(zip(hyps, refs, strict=True))
+    return {
+        "rouge2": _mean([rouge_n(h, r, 2) for h, r in pairs]) or 0.0,
+        "rougeL": _mean([rouge_l(h, r) for h, r in pairs]) or 0.0,
+    }
 
 
 def meteor(hyps: Sequence[Sequence[str]], refs: Sequence[Sequence[str]]) -> float:
     """Mean nltk METEOR over responses (WordNet loaded offline)."""
-    from nltk.translate.meteor_score import meteor_score
-
     from sweetiechat.metrics.wordnet import load_wordnet
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         wordnet = load_wordnet()
+    from nltk.translate.meteor_score import meteor_score
+
     scores = [
         meteor_score([list(r)], list(h), wordnet=wordnet) for h, r in zip(hyps, refs, strict=True)
     ]
@@ -122,8 +201,19 @@ def score_responses(
     *,
     bertscore_model: str | None = DEFAULT_BERTSCORE,
     with_meteor: bool = True,
+    metrics: Collection[str] = METRICS,
+    on_step: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """All response metrics for paired hypotheses and references.
+    """Response metrics for paired hypotheses and references.
+
+    Args:
+        hyps: generated responses.
+        refs: reference responses, in the same order.
+        tokenizer: the tokenizer every metric but BERTScore uses.
+        bertscore_model: the BERTScore encoder; ``None`` skips BERTScore.
+        with_meteor: ``False`` skips METEOR.
+        metrics: the metric groups to compute (of :data:`METRICS`); the others are ``None``.
+        on_step: called with each metric group's name before it is computed.
 
     Raises:
         UserError: the lists differ in length (the message gives both counts) or are empty.
@@ -135,23 +225,42 @@ def score_responses(
         )
     if not hyps:
         raise UserError("no responses to score: both files are empty")
+    chosen = set(metrics)
+    if not with_meteor:
+        chosen.discard("meteor")
+    if not bertscore_model:
+        chosen.discard("bertscore")
+
+    if "meteor" in chosen:
+        from sweetiechat.metrics.wordnet import require_wordnet
+
+        require_wordnet()  # fail before any work, not after the other metrics
+
+    def step(name: str) -> bool:
+        if name in chosen and on_step:
+            on_step(name)
+        return name in chosen
+
     hyp_tokens = [tokenizer.tokenize(h) for h in hyps]
     ref_tokens = [tokenizer.tokenize(r) for r in refs]
-    result: dict[str, Any] = {
-        "n": len(hyps),
-        "tokenizer": tokenizer.name,
-        "bleu2": bleu(hyp_tokens, ref_tokens, 2),
-        "bleu4": bleu(hyp_tokens, ref_tokens, 4),
-        **rouge(hyp_tokens, ref_tokens),
-        "distinct2": distinct_averaged(hyp_tokens, 2),
-        "distinct3": distinct_averaged(hyp_tokens, 3),
-        "distinct2_corpus": distinct_corpus(hyp_tokens, 2),
-        "distinct3_corpus": distinct_corpus(hyp_tokens, 3),
-        "meteor": meteor(hyp_tokens, ref_tokens) if with_meteor else None,
-        "bertscore_f1": None,
-        "bertscore_model": None,
-    }
-    if bertscore_model:
+    result: dict[str, Any] = {"n": len(hyps), "tokenizer": tokenizer.name}
+    result.update(dict.fromkeys(["bleu2", "bleu4", "rouge2", "rougeL"]))
+    result.update(dict.fromkeys(["distinct2", "distinct3", "distinct2_corpus", "distinct3_corpus"]))
+    result.update({"meteor": None, "bertscore_f1": None, "bertscore_model": None})
+    if step("bleu"):
+        result["bleu2"] = bleu(hyp_tokens, ref_tokens, 2)
+        result["bleu4"] = bleu(hyp_tokens, ref_tokens, 4)
+    if step("rouge"):
+        result.update(rouge(hyp_tokens, ref_tokens))
+    if step("distinct"):
+        result["distinct2"] = distinct_averaged(hyp_tokens, 2)
+        result["distinct3"] = distinct_averaged(hyp_tokens, 3)
+        result["distinct2_corpus"] = distinct_corpus(hyp_tokens, 2)
+        result["distinct3_corpus"] = distinct_corpus(hyp_tokens, 3)
+    if step("meteor"):
+        result["meteor"] = meteor(hyp_tokens, ref_tokens)
+    if step("bertscore"):
+        assert bertscore_model is not None
         result["bertscore_f1"], result["bertscore_model"] = bertscore_f1(
             hyps, refs, bertscore_model
         )

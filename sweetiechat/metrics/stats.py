@@ -1,4 +1,12 @@
-"""Dataset statistics (SPEC.md §4): counts and lengths, overall and per role, and strategy shares.
+"""Dataset statistics (docs/method.md, "Measurements"): counts and lengths, overall and per role,
+and strategy shares.
+
+Tokens per utterance come in two forms, both reported:
+
+- per utterance (``avg_utterance_tokens``): each utterance tokenized on its own, after the
+  chosen normalisation;
+- the paper's form (``paper``): each raw dialogue tokenized as one text of ``speaker: text``
+  lines (see :mod:`sweetiechat.metrics.paper`); on ESConv 812,288 / 38,365 = 21.17.
 
 >>> from sweetiechat.types import Dialogue, Turn
 >>> from sweetiechat.tokenizers import get_tokenizer
@@ -7,6 +15,8 @@
 >>> s = compute_stats([d], get_tokenizer("whitespace"), label="demo")
 >>> s.utterances, s.avg_utterance_tokens, s.strategies["Question"]
 (2, 2.0, 1)
+>>> s.paper.tokens, s.paper.utterances  # usr: I am tired / sys: Why?
+(6, 2)
 """
 
 from __future__ import annotations
@@ -16,12 +26,13 @@ from collections.abc import Iterable
 
 from pydantic import BaseModel
 
+from sweetiechat.metrics.paper import dialogue_document
 from sweetiechat.normalize import normalise
 from sweetiechat.taxonomy import Strategy
 from sweetiechat.tokenizers import Tokenizer, count_tokens
 from sweetiechat.types import Dialogue
 
-__all__ = ["DatasetStats", "RoleStats", "compute_stats"]
+__all__ = ["DatasetStats", "PaperTokens", "RoleStats", "compute_stats"]
 
 
 class RoleStats(BaseModel):
@@ -35,6 +46,18 @@ class RoleStats(BaseModel):
     """Average tokens per utterance by this role."""
 
 
+class PaperTokens(BaseModel):
+    """Tokens per utterance in the paper's form: raw dialogues (no normalisation), each one
+    text of ``speaker: text`` lines, so speaker labels and line breaks count as tokens."""
+
+    utterances: int
+    """Raw utterances."""
+    tokens: int
+    """Tokens of all dialogue texts."""
+    avg_utterance_tokens: float
+    """``tokens / utterances``."""
+
+
 class DatasetStats(BaseModel):
     """The statistics of one file; ``model_dump()`` is the ``stats --json`` object."""
 
@@ -43,6 +66,11 @@ class DatasetStats(BaseModel):
     utterances: int
     avg_utterances_per_dialogue: float
     avg_utterance_tokens: float
+    """Per-utterance form: tokens of each utterance on its own, averaged."""
+    tokens: int
+    """Per-utterance form: tokens of all utterances."""
+    paper: PaperTokens
+    """The paper's form of tokens per utterance."""
     tokenizer: str
     roles: dict[str, RoleStats]
     strategies: dict[str, int]
@@ -74,7 +102,10 @@ def compute_stats(
     utts: Counter[str] = Counter()
     tokens: Counter[str] = Counter()
     strategies: Counter[Strategy] = Counter()
+    raw_utts = raw_tokens = 0
     for dialogue in dialogues:
+        raw_utts += len(dialogue.turns)
+        raw_tokens += count_tokens(tokenizer, dialogue_document(dialogue))
         dialogue = normalise(
             dialogue, merge_consecutive=merge_consecutive, drop_greetings=drop_greetings
         )
@@ -107,6 +138,10 @@ def compute_stats(
         utterances=total_utts,
         avg_utterances_per_dialogue=_mean(total_utts, n_dialogues),
         avg_utterance_tokens=_mean(sum(tokens.values()), total_utts),
+        tokens=sum(tokens.values()),
+        paper=PaperTokens(
+            utterances=raw_utts, tokens=raw_tokens, avg_utterance_tokens=_mean(raw_tokens, raw_utts)
+        ),
         tokenizer=tokenizer.name,
         roles=roles,
         strategies={s.value: strategies[s] for s in Strategy},

@@ -17,7 +17,7 @@ from typing import Any
 
 from sweetiechat.errors import ConfigError
 
-__all__ = ["LEXNAMES", "load_wordnet"]
+__all__ = ["LEXNAMES", "load_wordnet", "require_wordnet"]
 
 _NAMES = (
     "adj.all adj.pert adv.all noun.Tops noun.act noun.animal noun.artifact noun.attribute "
@@ -44,18 +44,28 @@ def _nltk_data_wordnet() -> Path | None:
     return None
 
 
+def _missing_wordnet() -> ConfigError:
+    return ConfigError(
+        "METEOR needs WordNet: apt-get install wordnet-base wordnet-sense-index "
+        "(or nltk.download('wordnet') where a network is available)"
+    )
+
+
+def require_wordnet() -> None:
+    """Raise :class:`ConfigError` at once (without importing nltk) when no WordNet is found."""
+    if _nltk_data_wordnet() is None and not (DEBIAN_WORDNET / "data.noun").is_file():
+        raise _missing_wordnet()
+
+
 @cache
 def load_wordnet() -> Any:
-    """A ready ``WordNetCorpusReader``, or :class:`ConfigError` saying what to install."""
-    from nltk.corpus.reader.wordnet import WordNetCorpusReader
+    """A ready ``WordNetCorpusReader``, or :class:`ConfigError` saying what to install.
 
+    The check comes before nltk is imported (seconds), so a missing WordNet fails at once."""
     folder = _nltk_data_wordnet()
     if folder is None:
         if not (DEBIAN_WORDNET / "data.noun").is_file():
-            raise ConfigError(
-                "METEOR needs WordNet: apt-get install wordnet-base wordnet-sense-index "
-                "(or nltk.download('wordnet') where a network is available)"
-            )
+            raise _missing_wordnet()
         from sweetiechat.backends.local import cache_dir
 
         folder = cache_dir() / "nltk_data" / "corpora" / "wordnet"
@@ -70,6 +80,7 @@ def load_wordnet() -> Any:
             except OSError:
                 shutil.rmtree(tmp, ignore_errors=True)
     import nltk
+    from nltk.corpus.reader.wordnet import WordNetCorpusReader
 
     root = str(folder.parents[1])  # nltk only reads corpora under its data path
     if root not in nltk.data.path:
