@@ -1,8 +1,20 @@
 """sweetiechat: strategy-guided role-play for building emotional-support agents.
 
 Importing the package is cheap: it loads the taxonomy, the data model and JSONL I/O only.
-Backends, agents and metrics live in submodules and import their heavy dependencies lazily.
+The roles, the conversation loop, backends, generation and metrics are exported here too,
+but lazily (PEP 562): ``from sweetiechat import Conversation, SeekerAgent`` imports their
+modules on first use, and never torch, transformers or langchain_openai until a model needs
+them.
+
+>>> from sweetiechat import Conversation, SeekerAgent, SupporterAgent, PromptedCounselor
+>>> Conversation.__module__
+'sweetiechat.conversation'
 """
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 from sweetiechat._version import __version__
 from sweetiechat.errors import ConfigError, UserError
@@ -17,22 +29,135 @@ from sweetiechat.taxonomy import (
 )
 from sweetiechat.types import Dialogue, DialogueMeta, Scenario, SeekerProfile, Turn, Usage
 
+if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and editors
+    from sweetiechat.agents import (
+        AgentError,
+        CounselorAgent,
+        FreeSupporterAgent,
+        LikelihoodCounselor,
+        ProfileWriter,
+        PromptedCounselor,
+        ScenarioWriter,
+        SeekerAgent,
+        ServedCounselor,
+        StrategyChoice,
+        SupporterAgent,
+    )
+    from sweetiechat.backends import (
+        ChatBackend,
+        Completion,
+        LangChainBackend,
+        Metered,
+        RateLimited,
+        Retrying,
+        UsageLedger,
+        as_backend,
+    )
+    from sweetiechat.config import GenerationConfig, RoleConfig, load_config
+    from sweetiechat.conversation import Conversation
+    from sweetiechat.generate import agenerate_dialogues, generate_dialogues
+    from sweetiechat.metrics.stats import compute_stats
+    from sweetiechat.testing import OpenAITestServer
+    from sweetiechat.tokenizers import get_tokenizer
+
+#: Public name -> the module that defines it, imported on first access.
+_LAZY: dict[str, str] = {
+    **dict.fromkeys(
+        [
+            "AgentError",
+            "CounselorAgent",
+            "FreeSupporterAgent",
+            "LikelihoodCounselor",
+            "ProfileWriter",
+            "PromptedCounselor",
+            "ScenarioWriter",
+            "SeekerAgent",
+            "ServedCounselor",
+            "StrategyChoice",
+            "SupporterAgent",
+        ],
+        "sweetiechat.agents",
+    ),
+    **dict.fromkeys(
+        [
+            "ChatBackend",
+            "Completion",
+            "LangChainBackend",
+            "Metered",
+            "RateLimited",
+            "Retrying",
+            "UsageLedger",
+            "as_backend",
+        ],
+        "sweetiechat.backends",
+    ),
+    **dict.fromkeys(["GenerationConfig", "RoleConfig", "load_config"], "sweetiechat.config"),
+    "Conversation": "sweetiechat.conversation",
+    "agenerate_dialogues": "sweetiechat.generate",
+    "generate_dialogues": "sweetiechat.generate",
+    "compute_stats": "sweetiechat.metrics.stats",
+    "OpenAITestServer": "sweetiechat.testing",
+    "get_tokenizer": "sweetiechat.tokenizers",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sweetiechat' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value  # later accesses skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
 __all__ = [
     "PROBLEM_TYPE_WEIGHTS",
+    "AgentError",
+    "ChatBackend",
+    "Completion",
     "ConfigError",
+    "Conversation",
+    "CounselorAgent",
     "DataError",
     "Dialogue",
     "DialogueMeta",
+    "FreeSupporterAgent",
+    "GenerationConfig",
     "JsonlWriter",
+    "LangChainBackend",
+    "LikelihoodCounselor",
+    "Metered",
+    "OpenAITestServer",
     "ProblemType",
+    "ProfileWriter",
+    "PromptedCounselor",
+    "RateLimited",
+    "Retrying",
+    "RoleConfig",
     "Scenario",
+    "ScenarioWriter",
+    "SeekerAgent",
     "SeekerProfile",
+    "ServedCounselor",
     "Strategy",
+    "StrategyChoice",
+    "SupporterAgent",
     "Turn",
     "UnknownLabelError",
     "Usage",
+    "UsageLedger",
     "UserError",
     "__version__",
+    "agenerate_dialogues",
+    "as_backend",
+    "compute_stats",
+    "generate_dialogues",
+    "get_tokenizer",
+    "load_config",
     "parse_problem_type",
     "parse_strategy",
     "read_dialogues",
