@@ -210,6 +210,7 @@ def build_counselor(
     base_model: str | None = None,
     base_url: str | None = None,
     model: str | None = None,
+    api_key_env: str = "OPENAI_API_KEY",
     batch_size: int = 32,
 ) -> Any:
     """The counselor a ``--counselor`` spec names: a trained folder, ``zero-shot`` (the
@@ -233,7 +234,13 @@ def build_counselor(
             raise UserError(f"--counselor {spec}: use prompted:embedded or prompted:openai")
         cfg = _validated(
             RoleConfig,
-            {"backend": backend, "model": model, "base_url": base_url, "temperature": 0.0},
+            {
+                "backend": backend,
+                "model": model,
+                "base_url": base_url,
+                "api_key_env": api_key_env,
+                "temperature": 0.0,
+            },
         )
         return PromptedCounselor(build_backend(cfg, "counselor", UsageLedger()))
     if not Path(spec).exists():
@@ -268,6 +275,9 @@ def evaluate(
     ),
     base_url: str | None = typer.Option(None, "--base-url", help="prompted:openai server URL."),
     model: str | None = typer.Option(None, "--model", help="prompted: the model name."),
+    api_key_env: str = typer.Option(
+        "OPENAI_API_KEY", "--api-key-env", help="prompted:openai: the key's variable ('' for none)."
+    ),
     limit: int | None = typer.Option(None, "--limit", help="Only the first N dialogues."),
     batch_size: int = typer.Option(32, "--batch-size", help="Examples per batch."),
     concurrency: int = typer.Option(8, "--concurrency", help="Calls in flight at once."),
@@ -292,6 +302,7 @@ def evaluate(
         base_model=base_model,
         base_url=base_url,
         model=model,
+        api_key_env=api_key_env,
         batch_size=batch_size,
     )
     report = evaluate_counselor(
