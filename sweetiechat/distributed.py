@@ -66,6 +66,9 @@ class ShardResult:
     crisis: int
     counselor_fallbacks: int
     wall_s: float
+    cpu_s: float
+    """CPU seconds the shard's process spent (client work per call, comparable across
+    machines)."""
     interrupted: bool
     pid: int
     attempt: int
@@ -92,6 +95,7 @@ def _run_shard(n: int, out: str, config_json: str, shard_text: str) -> ShardResu
     config = GenerationConfig.model_validate_json(config_json)
     shard = parse_shard(shard_text)
     attempt = _count_attempt(Path(out))
+    cpu = time.process_time()
     state = asyncio.run(agenerate_dialogues(n, out, config, resume=True, shard=shard))
     return ShardResult(
         shard=shard_text,
@@ -107,6 +111,7 @@ def _run_shard(n: int, out: str, config_json: str, shard_text: str) -> ShardResu
         crisis=state.crisis,
         counselor_fallbacks=state.counselor_fallbacks,
         wall_s=state.wall_s,
+        cpu_s=time.process_time() - cpu,
         interrupted=state.interrupted,
         pid=os.getpid(),
         attempt=attempt,
