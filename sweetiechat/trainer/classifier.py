@@ -20,6 +20,7 @@ from sweetiechat.trainer.common import (
     classification_scores,
     progress_callback,
     quiet_datasets,
+    warmup_steps,
 )
 from sweetiechat.trainer.config import CounselorTrainConfig
 from sweetiechat.trainer.dataset import StrategyExample
@@ -108,7 +109,7 @@ def train_classifier(
         weight_decay=config.weight_decay,
         optim="adamw_torch",
         lr_scheduler_type="linear",
-        warmup_steps=config.warmup_ratio,
+        warmup_steps=warmup_steps(config, len(train)),
         per_device_train_batch_size=config.batch_size,
         per_device_eval_batch_size=config.eval_batch_size,
         num_train_epochs=config.epochs,
@@ -138,7 +139,7 @@ def train_classifier(
         )
     loss_weights = torch.tensor(weights, dtype=torch.float32) if weights is not None else None
 
-    class WeightedTrainer(Trainer):  # type: ignore[misc]
+    class WeightedTrainer(Trainer):
         def compute_loss(
             self,
             model: Any,

@@ -91,6 +91,20 @@ def prepare_out_dir(config: CounselorTrainConfig, info: CounselorFolder, resume:
     write_json(out / "label_map.json", {str(i): s.value for i, s in enumerate(LABELS)})
 
 
+def warmup_steps(config: CounselorTrainConfig, n_train: int) -> int:
+    """The warm-up in steps: ``warmup_ratio`` of the run's total steps, rounded up.
+
+    >>> c = CounselorTrainConfig(kind="lm", data_dir="d", out_dir="o")
+    >>> warmup_steps(c, 14_000)   # 5 epochs of 7,000 steps: 1% is 350
+    350
+    """
+    if config.max_steps > 0:
+        total = config.max_steps
+    else:
+        total = math.ceil(config.epochs * math.ceil(n_train / config.batch_size))
+    return math.ceil(config.warmup_ratio * total)
+
+
 def class_weights(examples: Sequence[StrategyExample], mode: str) -> list[float] | None:
     """One loss weight per class (in :data:`LABELS` order), or ``None`` for ``"none"``.
 
@@ -150,7 +164,7 @@ def progress_callback(description: str) -> Any:
     )
     from transformers import TrainerCallback
 
-    class RichProgress(TrainerCallback):  # type: ignore[misc]
+    class RichProgress(TrainerCallback):
         def __init__(self) -> None:
             self.progress: Progress | None = None
             self.task: Any = None

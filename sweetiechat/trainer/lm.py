@@ -16,7 +16,13 @@ from typing import Any
 
 from sweetiechat.agents.counselor import counselor_messages
 from sweetiechat.backends.base import Message
-from sweetiechat.trainer.common import CHECKPOINTS, LABELS, progress_callback, quiet_datasets
+from sweetiechat.trainer.common import (
+    CHECKPOINTS,
+    LABELS,
+    progress_callback,
+    quiet_datasets,
+    warmup_steps,
+)
 from sweetiechat.trainer.config import CounselorTrainConfig
 from sweetiechat.trainer.dataset import StrategyExample
 
@@ -59,7 +65,7 @@ def _weighted_trainer(base: type, tokenizer: Any, weights: list[float]) -> type:
         for s, w in zip(LABELS, weights, strict=True)
     }
 
-    class WeightedSFTTrainer(base):  # type: ignore[misc, valid-type]
+    class WeightedSFTTrainer(base):
         def compute_loss(
             self,
             model: Any,
@@ -131,7 +137,7 @@ def train_lm(
         weight_decay=config.weight_decay,
         optim="adamw_torch",
         lr_scheduler_type="linear",
-        warmup_steps=config.warmup_ratio,
+        warmup_steps=warmup_steps(config, len(train)),
         per_device_train_batch_size=config.batch_size,
         per_device_eval_batch_size=config.eval_batch_size,
         num_train_epochs=config.epochs,
