@@ -25,7 +25,7 @@ from sweetiechat.agents.seeker import SeekerAgent
 from sweetiechat.agents.supporter import FreeSupporterAgent, SupporterAgent
 from sweetiechat.backends.wrappers import DIALOGUE_USAGE
 from sweetiechat.errors import AgentError
-from sweetiechat.safety import seeker_in_crisis
+from sweetiechat.safety import SAFETY_EVENTS, dialogue_safety_meta
 from sweetiechat.taxonomy import ProblemType, Strategy, parse_problem_type
 from sweetiechat.types import Dialogue, DialogueMeta, Scenario, Turn, Usage
 
@@ -91,6 +91,7 @@ class Conversation:
         start = time.perf_counter()
         usage = Usage()
         token = DIALOGUE_USAGE.set(usage) if DIALOGUE_USAGE.get() is None else None
+        safety_token = SAFETY_EVENTS.set([])  # the supporter's checked-reply events
         meta = (meta or DialogueMeta()).model_copy(update={"models": self._models()})
         dialogue = Dialogue(
             id=self.dialogue_id,
@@ -141,11 +142,16 @@ class Conversation:
         finally:
             if token is not None:
                 DIALOGUE_USAGE.reset(token)
-        crisis = seeker_in_crisis(turns)
+            safety_events = SAFETY_EVENTS.get() or []
+            SAFETY_EVENTS.reset(safety_token)
+        safety = dialogue_safety_meta(turns, safety_events)
+        crisis = safety is not None and "category" in safety
         timings = {**meta.timings, "roleplay": round(time.perf_counter() - start, 3)}
         update = {"counselor_fallbacks": fallbacks, "timings": timings, "crisis": crisis}
         if token is not None:
             update["usage"] = usage
+        if safety is not None:
+            update["safety"] = safety
         new_meta = dialogue.meta.model_copy(update=update)
         return dialogue.model_copy(update={"meta": new_meta})
 

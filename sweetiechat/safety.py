@@ -1,8 +1,8 @@
-"""Crisis handling: detect self-harm and suicide risk in a seeker's words.
+"""Crisis handling: one API for detecting risk in a seeker's words and answering it safely.
 
-When a seeker's utterance signals risk, the supporter is told to respond to it deliberately
-(take it seriously, ask about safety, point to crisis help) and the dialogue is flagged in
-``meta.crisis``, so datasets can be filtered or audited.
+The work is done in :mod:`sweetiechat.quality` (the layered detector, the reply check, the
+templates and the crisis resources); this module gathers the names the engine, the CLI and
+users need. See ``docs/safety.md``.
 
 >>> detect_crisis("Sometimes I think everyone would be better off if I was dead.")
 True
@@ -12,33 +12,42 @@ False
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
+from sweetiechat.quality.guard import SAFETY_EVENTS, SafetyGuard, dialogue_safety_meta
+from sweetiechat.quality.replies import (
+    ReplyCheck,
+    UnsafeTurn,
+    check_reply,
+    crisis_template,
+    unsafe_supporter_turns,
+)
+from sweetiechat.quality.resources import CrisisResources, load_resources
+from sweetiechat.quality.risk import RiskAssessment, RiskDetector, default_detector
 from sweetiechat.types import Turn
 
-__all__ = ["CRISIS_INSTRUCTION", "detect_crisis", "seeker_in_crisis"]
-
-_PATTERNS = [
-    r"\bsuicid\w*",
-    r"\bkill(?:ing)? my ?self\b",
-    r"\bend(?:ing)? it all\b",
-    r"\bend(?:ing)? my (?:own )?life\b",
-    r"\btake my (?:own )?life\b",
-    r"\b(?:hurt|harm|cut|cutting|burn)(?:ing)? my ?self\b",
-    r"\bself[- ]?harm\w*",
-    r"\boverdos\w*",
-    r"\b(?:don'?t|do not) want to (?:live|be alive|exist|wake up)\b",
-    r"\bbetter off (?:dead|without me)\b",
-    r"\bbetter off if i (?:was|were|wasn'?t|weren'?t) (?:dead|here|around|alive)\b",
-    r"\b(?:wish|want) (?:i was|i were|to be) dead\b",
-    r"\b(?:want|wanted|wanting|going) to die\b",
-    r"\bwish i (?:was|were|had) never (?:been )?born\b",
-    r"\bno (?:reason|point) (?:to|in) (?:live|living|go on|going on)\b",
+__all__ = [
+    "CRISIS_INSTRUCTION",
+    "SAFETY_EVENTS",
+    "CrisisResources",
+    "ReplyCheck",
+    "RiskAssessment",
+    "RiskDetector",
+    "SafetyGuard",
+    "UnsafeTurn",
+    "assess",
+    "check_reply",
+    "crisis_template",
+    "default_detector",
+    "detect_crisis",
+    "dialogue_safety_meta",
+    "load_resources",
+    "seeker_in_crisis",
+    "unsafe_supporter_turns",
 ]
-_CRISIS = re.compile("|".join(_PATTERNS), re.IGNORECASE)
 
-#: Added to the supporter's instructions when the seeker signals crisis risk.
+#: The general crisis protocol (the guard writes a category-specific one with the locale's
+#: resources; see :meth:`SafetyGuard.instruction`).
 CRISIS_INSTRUCTION = (
     "\nSafety first: the seeker has mentioned self-harm or suicidal thoughts. Take it "
     "seriously and stay calm and caring. Gently ask whether they are safe right now, and "
@@ -48,11 +57,16 @@ CRISIS_INSTRUCTION = (
 )
 
 
+def assess(text: str, context: Iterable[str] = ()) -> RiskAssessment:
+    """The shared detector's assessment of ``text`` after the seeker's earlier ``context``."""
+    return default_detector().assess(text, list(context))
+
+
 def detect_crisis(text: str) -> bool:
-    """True when ``text`` mentions suicide, self-harm or a wish to die."""
-    return bool(_CRISIS.search(text))
+    """True when ``text`` signals suicide, self-harm, danger from others or a means request."""
+    return default_detector().assess(text).risk
 
 
 def seeker_in_crisis(turns: Iterable[Turn]) -> bool:
-    """True when any seeker turn signals crisis risk."""
-    return any(t.role == "seeker" and detect_crisis(t.text) for t in turns)
+    """True when any seeker turn, read in its context, signals risk."""
+    return default_detector().dialogue_risk(list(turns)).risk

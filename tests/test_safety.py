@@ -1,35 +1,159 @@
-import pytest
+"""The crisis risk detector: patterns, the MiniLM layer, context, the model check, bad input."""
 
+import pytest
+from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+from sweetiechat.errors import ConfigError
+from sweetiechat.quality.resources import load_resources, resource_line
+from sweetiechat.quality.risk import RiskDetector, looks_english
 from sweetiechat.safety import detect_crisis
 
+FIGURATIVE = [
+    "This deadline is killing me.",
+    "I could die of embarrassment after that meeting.",
+    "My phone is dead and I missed the call.",
+    "I'm dying to see the new movie.",
+    "I cut my hair short.",
+    "I will end my shift early today.",
+    "In the film the hero kills himself to save the others, it was so sad.",
+    "My mum is going to kill me when she sees this bill.",
+    "I burned myself on the stove while cooking, it's fine.",
+    "seeker says 4",
+]
+
+
+@pytest.fixture(scope="module")
+def patterns():
+    return RiskDetector(semantic=False)
+
+
+@pytest.fixture(scope="module")
+def full():
+    return RiskDetector(semantic=True)
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("I keep thinking about suicide.", "suicidal_ideation"),
+        ("Sometimes I want to kill myself.", "suicidal_ideation"),
+        ("i dont wanna live anymore", "suicidal_ideation"),
+        ("I wrote goodbye letters to my kids last night.", "suicidal_ideation"),
+        ("I've been cutting myself again.", "self_harm"),
+        ("I burn my skin with a lighter when it gets bad.", "self_harm"),
+        ("My boyfriend threatened to kill me if I leave.", "harm_from_others"),
+        ("I'm scared he'll hurt me when he gets home.", "harm_from_others"),
+        ("What's the lethal dose of my sleeping pills?", "means_request"),
+        ("How many tablets would it take to never wake up?", "means_request"),
+    ],
+)
+def test_patterns_catch_explicit_risk_with_its_category(patterns, text, category):
+    result = patterns.assess(text)
+    assert (result.risk, result.category, result.layer) == (True, category, "pattern")
+    assert result.score == 1.0
+
+
+@pytest.mark.parametrize("text", FIGURATIVE)
+def test_figurative_speech_does_not_fire_on_any_layer(patterns, full, text):
+    assert not patterns.assess(text).risk
+    assert not full.assess(text).risk, full.assess(text)
+
 
 @pytest.mark.parametrize(
     "text",
     [
-        "I keep thinking about suicide.",
-        "Sometimes I want to kill myself.",
-        "I've been cutting myself again.",
-        "Everyone would be better off if I was dead.",
-        "I just want to die.",
-        "I don't want to live anymore.",
-        "I'm thinking of ending it all tonight.",
-        "I took an overdose last year.",
-        "There's no point in living.",
+        "I've started handing my things out to friends so they have something of mine.",
+        "I hope I just don't wake up one of these mornings.",
+        "Nobody would miss me if I stopped being around.",
+        "My partner said that if I tell anyone, no one will ever find me.",
+        "Which of my medications would be dangerous if I swallowed the whole bottle?",
+        "I hide the marks on my arms so nobody asks questions.",
     ],
 )
-def test_crisis_language_is_detected(text):
-    assert detect_crisis(text)
+def test_semantic_layer_catches_indirect_wording(patterns, full, text):
+    assert not patterns.assess(text).risk  # the patterns alone miss these ...
+    result = full.assess(text)
+    assert result.risk and result.layer == "semantic", result  # ... the semantic layer does not
+    assert 0.0 < result.score <= 1.0
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        "This deadline is killing me.",
-        "I will end my shift early today.",
-        "My phone died and I missed the call.",
-        "I'm dying to see the new movie.",
-        "I cut my hair short.",
-    ],
-)
-def test_everyday_language_is_not_flagged(text):
-    assert not detect_crisis(text)
+def test_context_turns_change_the_reading(full):
+    alone = full.assess("I bought a rope last week.")
+    after = full.assess("I bought a rope last week.", context=["I want it all to stop."])
+    assert not alone.risk
+    assert (after.risk, after.layer, after.category) == (True, "context", "suicidal_ideation")
+    question = full.assess("How many would I need?", context=["I have my pills, I want to die."])
+    assert (question.risk, question.category) == (True, "means_request")
+    # without a cue, an ordinary reply after a risky turn is not flagged
+    assert not full.assess("Thank you, I'll call my sister.", context=["I want to die."]).risk
+
+
+def test_bad_input_gives_clear_results(full):
+    empty = full.assess("   ")
+    assert (empty.risk, empty.layer, empty.note) == (False, "empty", "empty message")
+    huge = full.assess("x" * 100_000)
+    assert not huge.risk
+    buried = full.assess("I am fine. " * 9_000 + "Tonight I will kill myself.")
+    assert buried.risk and buried.layer == "pattern"
+    french = full.assess("Je ne veux plus vivre, je suis fatiguée de tout")
+    assert (french.risk, french.layer) == (True, "language")
+    assert "English only" in (french.note or "")
+    assert full.assess("Я не хочу жить").layer == "language"
+    assert looks_english("ok") and looks_english("I'm so tired of everything")
+
+
+def test_assess_many_matches_assess(full):
+    texts = ["I want to die.", "My dog is sick.", "", "I bought a rope."]
+    contexts = [[], [], [], ["I want it all to stop."]]
+    many = full.assess_many(texts, contexts)
+    assert [a.risk for a in many] == [full.assess(t, c).risk for t, c in zip(texts, contexts)]
+    assert [a.risk for a in many] == [True, False, False, True]
+
+
+def test_model_check_decides_uncertain_messages():
+    asks = RiskDetector(
+        semantic=False, model=FakeListChatModel(responses=["means_request"]), model_band=(0, 1)
+    )
+    result = asks.assess("Which bridge near here is the highest?")
+    assert (result.risk, result.category, result.layer) == (True, "means_request", "model")
+    calm = RiskDetector(semantic=False, model=FakeListChatModel(responses=["none"]))
+    assert not calm.assess("Which bridge near here is the highest?").risk
+    # a useless answer leaves the offline verdict standing
+    babble = RiskDetector(
+        semantic=False, model=FakeListChatModel(responses=["hmm, hard to say"]), model_band=(0, 1)
+    )
+    assert not babble.assess("Which bridge near here is the highest?").risk
+    # a precise pattern is never overruled
+    assert calm.assess("I want to kill myself").risk
+
+
+def test_dialogue_helpers_keep_their_old_api():
+    assert detect_crisis("Everyone would be better off if I was dead.")
+    assert not detect_crisis("This deadline is killing me.")
+
+
+def test_shipped_resources_have_real_numbers_per_locale():
+    us = load_resources(locale="en-US")
+    assert (us.crisis_line.contact, us.emergency) == ("call or text 988", "911")
+    assert us.text_line is not None and "741741" in us.text_line.contact
+    uk = load_resources(locale="en_gb")
+    assert (uk.crisis_line.contact, uk.emergency) == ("call 116 123", "999")
+    assert "85258" in resource_line(uk)
+    assert load_resources().country == "United States"
+
+
+def test_resources_errors_are_clear(tmp_path):
+    with pytest.raises(ConfigError, match=r"no crisis resources for locale 'xx-YY' \(known: "):
+        load_resources(locale="xx-YY")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"default_locale": "en-US",\n "locales": {')
+    with pytest.raises(ConfigError, match=r"bad.json:2: not valid JSON"):
+        load_resources(bad)
+    missing = tmp_path / "missing.json"
+    missing.write_text(
+        '{"default_locale": "x", "locales": {"x": {"country": "X", "emergency": "1"}}}'
+    )
+    with pytest.raises(ConfigError, match=r"missing.json: field locales.x.crisis_line"):
+        load_resources(missing)
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_resources(tmp_path / "absent.json")

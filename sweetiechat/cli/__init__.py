@@ -54,6 +54,9 @@ def _register_optional() -> None:
     from sweetiechat.cli import counselor
 
     counselor.register(app)
+    from sweetiechat.cli import safety as safety_cli
+
+    safety_cli.register(app)
 
 
 _register_optional()

@@ -62,7 +62,7 @@ PATTERNS: dict[str, list[str]] = {
         rf"hitting|punch|punching|scratch|scratching|starve|starving|bruise|bruising|carve|"
         rf"carving) {_ME}\b",
         r"\bself[- ]?(?:harm|injur|mutilat)\w*",
-        r"\b(?:cutting|cut|scratching|burning) (?:my )?(?:arms?|wrists?|legs?|thighs?|skin|"
+        r"\b(?:cutting|cut|scratching|scratch|burning|burn) (?:my )?(?:arms?|wrists?|legs?|thighs?|skin|"
         r"stomach)\b",
         r"\b(?:razor|blade)s? (?:on|to|against|across) my\b",
         r"\brelapsed?(?: \w+){0,4} (?:cutting|self[- ]?harm|sh)\b",
@@ -73,7 +73,7 @@ PATTERNS: dict[str, list[str]] = {
         rf"\bkill(?:ing)? {_ME}\b|\bkms\b",
         r"\bend(?:ing)? (?:it all|things|everything|my (?:own )?life|this life)\b",
         r"\btake (?:my (?:own )?life|my life)\b",
-        r"\b(?:don'?t|do not|dont|no longer|not) (?:want|wanna|wish) to (?:live|be alive|exist|"
+        r"\b(?:don'?t|do not|dont|no longer|not) (?:want to|wanna|wish to) (?:live|be alive|exist|"
         r"be here|wake up|go on|be around)\b",
         r"\bbetter off (?:dead|without me|if i (?:was|were|wasn'?t|weren'?t) (?:dead|here|"
         r"around|alive|gone))\b",
@@ -90,6 +90,9 @@ PATTERNS: dict[str, list[str]] = {
         r"\b(?:overdos\w*|od'?ing|jump(?:ing)? (?:off|in front of) (?:a |the )?(?:bridge|train|"
         r"roof|building))",
         r"\b(?:after|when|once) i'?m (?:gone|dead|not here)\b",
+        r"\bwon'?t (?:need|be needing) (?:it|them|any of (?:it|this|them)|my \w+) "
+        r"(?:anymore|any more|where i'?m going|after (?:this|tonight|tomorrow|\w+day))\b",
+        r"\bg(?:ave|iving|ive) (?:\w+ ){0,4}away\b[^.!?]{0,40}\bwon'?t need\b",
         r"\b(?:stockpil|hoard|sav)\w* (?:up )?(?:my |all my )?(?:pills|meds|tablets)\b",
     ],
 }

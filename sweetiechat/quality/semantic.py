@@ -65,6 +65,8 @@ class SemanticLayer:
         prototypes: category -> example sentences; default :data:`PROTOTYPES`.
         k: how many most similar prototypes are averaged per category.
         temperature: softmax sharpness over the categories' similarities.
+        min_similarity: a sentence less similar than this to every risk prototype (mean of
+            its ``k`` best) counts as no risk, however the softmax comes out.
         max_units: at most this many sentences of one message are embedded.
         cache_size: embeddings of this many recent sentences are kept.
     """
@@ -76,6 +78,7 @@ class SemanticLayer:
         *,
         k: int = 3,
         temperature: float = 25.0,
+        min_similarity: float = 0.2,
         max_units: int = 64,
         cache_size: int = 20_000,
     ) -> None:
@@ -83,6 +86,7 @@ class SemanticLayer:
         self.prototypes = {c: list((prototypes or PROTOTYPES)[c]) for c in CATEGORIES}
         self.k = k
         self.temperature = temperature
+        self.min_similarity = min_similarity
         self.max_units = max_units
         self.cache_size = cache_size
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
@@ -151,10 +155,14 @@ class SemanticLayer:
             s = vecs @ self._proto[c].T
             k = min(self.k, s.shape[1])
             sims.append(np.sort(s, axis=1)[:, -k:].mean(axis=1))
-        logits = np.stack(sims, axis=1) * self.temperature
+        stacked = np.stack(sims, axis=1)
+        logits = stacked * self.temperature
         logits -= logits.max(axis=1, keepdims=True)
         e = np.exp(logits)
-        return e / e.sum(axis=1, keepdims=True)
+        probs = e / e.sum(axis=1, keepdims=True)
+        weak = stacked[:, :-1].max(axis=1) < self.min_similarity
+        probs[weak] = np.eye(len(CATEGORIES))[-1]
+        return probs
 
     def score_many(self, texts: Sequence[str]) -> list[tuple[dict[str, float], str]]:
         """Per message: category -> score, and the sentence that gave the highest risk."""

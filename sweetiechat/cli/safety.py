@@ -1,0 +1,95 @@
+"""``sweetiechat safety check``: the crisis detector on one message or a file of messages."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+
+from sweetiechat.cli._common import console
+from sweetiechat.errors import UserError
+
+app = typer.Typer(
+    help="Crisis safety: detect suicide, self-harm, danger and means-request risk.",
+    no_args_is_help=True,
+)
+
+_BATCH = 256
+
+
+@app.command("check")
+def check(
+    text: str | None = typer.Argument(None, help="The message to check."),
+    file: Path | None = typer.Option(
+        None, "--file", "-f", help="A text file with one message per line (writes JSON lines)."
+    ),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="With --file: write the JSON lines here (default: stdout)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the verdict as JSON."),
+    context: list[str] = typer.Option(
+        [], "--context", "-c", help="An earlier seeker message (repeat, oldest first)."
+    ),
+    as_dialogue: bool = typer.Option(
+        False, "--as-dialogue", help="With --file: read each line after the lines before it."
+    ),
+    semantic: bool = typer.Option(
+        True, "--semantic/--no-semantic", help="Use the MiniLM layer (needs the safety extra)."
+    ),
+) -> None:
+    """Is there crisis risk in a message? Prints {"risk", "category", "score", "layer"}.
+
+    The detector reads English; other languages are flagged conservatively (layer
+    "language"). Examples:
+
+        sweetiechat safety check "I gave my guitar away, I won't need it." --json
+
+        sweetiechat safety check --file messages.txt -o verdicts.jsonl
+    """
+    from sweetiechat.quality.risk import RiskDetector
+
+    if (text is None) == (file is None):
+        raise UserError("give either a TEXT to check or --file FILE (one message per line)")
+    detector = RiskDetector(semantic="auto" if semantic else False)
+    if text is not None:
+        result = detector.assess(text, context)
+        if as_json:
+            typer.echo(json.dumps(result.to_json()))
+        else:
+            colour = "red" if result.risk else "green"
+            console.print(
+                f"[{colour}]{'risk' if result.risk else 'no risk'}[/] category={result.category}"
+                f" score={result.score:.3f} layer={result.layer}"
+                + (f" ({escape(result.note)})" if result.note else ""),
+                highlight=False,
+            )
+        return
+    assert file is not None
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise UserError(f"{file}: cannot read it as UTF-8 text ({err})") from err
+    out = output.open("a", encoding="utf-8") if output else sys.stdout
+    try:
+        for start in range(0, len(lines), _BATCH):
+            chunk = lines[start : start + _BATCH]
+            contexts = (
+                [lines[max(0, start + i - 3) : start + i] for i in range(len(chunk))]
+                if as_dialogue
+                else None
+            )
+            for i, result in enumerate(detector.assess_many(chunk, contexts)):
+                record = {"line": start + i + 1, **result.to_json()}
+                out.write(json.dumps(record) + "\n")
+                out.flush()
+    finally:
+        if output:
+            out.close()
+
+
+def register(root: typer.Typer) -> None:
+    """Add ``safety`` to ``root``."""
+    root.add_typer(app, name="safety")
