@@ -106,7 +106,9 @@ def test_assess_many_matches_assess(full):
     texts = ["I want to die.", "My dog is sick.", "", "I bought a rope."]
     contexts = [[], [], [], ["I want it all to stop."]]
     many = full.assess_many(texts, contexts)
-    assert [a.risk for a in many] == [full.assess(t, c).risk for t, c in zip(texts, contexts)]
+    assert [a.risk for a in many] == [
+        full.assess(t, c).risk for t, c in zip(texts, contexts, strict=True)
+    ]
     assert [a.risk for a in many] == [True, False, False, True]
 
 

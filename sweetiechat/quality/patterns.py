@@ -62,7 +62,8 @@ PATTERNS: dict[str, list[str]] = {
         rf"hitting|punch|punching|scratch|scratching|starve|starving|bruise|bruising|carve|"
         rf"carving) {_ME}\b",
         r"\bself[- ]?(?:harm|injur|mutilat)\w*",
-        r"\b(?:cutting|cut|scratching|scratch|burning|burn) (?:my )?(?:arms?|wrists?|legs?|thighs?|skin|"
+        r"\b(?:cutting|cut|scratching|scratch|burning|burn) (?:my )?"
+        r"(?:arms?|wrists?|legs?|thighs?|skin|"
         r"stomach)\b",
         r"\b(?:razor|blade)s? (?:on|to|against|across) my\b",
         r"\brelapsed?(?: \w+){0,4} (?:cutting|self[- ]?harm|sh)\b",
