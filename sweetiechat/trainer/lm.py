@@ -112,7 +112,7 @@ def train_lm(
     import torch
     from datasets import Dataset
     from peft import LoraConfig
-    from transformers import AutoModelForCausalLM, AutoTokenizer, EarlyStoppingCallback
+    from transformers import AutoModelForCausalLM, AutoTokenizer, EarlyStoppingCallback, set_seed
     from transformers.utils import logging as hf_logging
     from trl import SFTConfig, SFTTrainer
 
@@ -120,6 +120,7 @@ def train_lm(
     hf_logging.disable_progress_bar()
     quiet_datasets()
     out = Path(config.out_dir)
+    set_seed(config.seed)  # LoRA's initialisation happens before the Trainer seeds
     tokenizer = AutoTokenizer.from_pretrained(base_path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
