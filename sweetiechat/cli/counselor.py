@@ -190,6 +190,7 @@ def _print_training(out: Path, metrics: dict[str, Any]) -> None:
     table.add_row("examples (train/valid/test)", "/".join(str(v) for v in t["examples"].values()))
     table.add_row("steps", str(t["steps"]))
     table.add_row("seconds per step", _fmt(t["seconds_per_step"]))
+    table.add_row("CPU seconds per step", _fmt(t.get("cpu_seconds_per_step")))
     table.add_row("examples per second", _fmt(t["examples_per_second"]))
     for name, value in t["best_metric"].items():
         table.add_row(f"best {name}", _fmt(value))

@@ -163,12 +163,18 @@ def train_classifier(
         compute_metrics=_compute_metrics,
         callbacks=callbacks,
     )
+    import time
+
+    cpu, wall = time.process_time(), time.perf_counter()
     result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     trainer.save_model(str(out))
     tokenizer.save_pretrained(str(out))
     return {
         "steps": trainer.state.global_step,
         "train_metrics": dict(result.metrics),
+        "train_cpu_seconds": cpu,
+        "train_wall_seconds": wall,
         "best_checkpoint": trainer.state.best_model_checkpoint,
         "best_metric": trainer.state.best_metric,
         "log_history": trainer.state.log_history,

@@ -127,7 +127,7 @@ def train_counselor(
     seconds = timer.seconds
     done_now = stats["steps"] - _step_of(resume_from)
     train_metrics = stats["train_metrics"]
-    runtime = train_metrics.get("train_runtime") or seconds
+    runtime = stats["train_wall_seconds"] or train_metrics.get("train_runtime") or seconds
     metrics: dict[str, Any] = {
         "train": {
             "kind": config.kind,
@@ -137,6 +137,9 @@ def train_counselor(
             "steps_this_run": done_now,
             "seconds": round(seconds, 3),
             "seconds_per_step": round(runtime / done_now, 4) if done_now > 0 else None,
+            "cpu_seconds_per_step": (
+                round(stats["train_cpu_seconds"] / done_now, 4) if done_now > 0 else None
+            ),
             "examples_per_second": (
                 round(done_now * config.batch_size / runtime, 3) if done_now > 0 else None
             ),
