@@ -25,7 +25,12 @@ from sweetiechat.trainer.common import (
     write_json,
 )
 from sweetiechat.trainer.config import CounselorTrainConfig
-from sweetiechat.trainer.dataset import StrategyExample, load_splits
+from sweetiechat.trainer.dataset import (
+    StrategyExample,
+    load_splits,
+    load_strategy_examples,
+    split_path,
+)
 
 __all__ = ["TrainResult", "evaluate_folder", "train_counselor"]
 
@@ -102,7 +107,14 @@ def train_counselor(
         window=config.window,
         input=config.input.model_dump() if config.kind == "classifier" else None,
     )
-    splits = load_splits(config.data_dir, limit=config.limit)
+    splits = load_splits(config.data_dir, limit=config.limit, splits=("train", "valid"))
+    try:  # the test split is only scored at the end, and may be absent
+        splits["test"] = load_strategy_examples(
+            split_path(config.data_dir, "test"), limit=config.limit
+        )
+    except UserError as err:
+        if "no test.json" not in str(err):
+            raise
     out = Path(config.out_dir)
     prepare_out_dir(config, info, resume)
     resume_from = last_checkpoint(out) if resume else None
