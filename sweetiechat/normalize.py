@@ -1,5 +1,5 @@
-"""ESConv normalisation used for dataset statistics (SPEC.md §4): merge consecutive
-utterances of one speaker, drop the opening greetings.
+"""ESConv normalisation used for dataset statistics (docs/method.md, "Dataset statistics"):
+merge consecutive utterances of one speaker, drop the opening greetings.
 
 >>> is_greeting("Hi, how are you doing today?")
 True

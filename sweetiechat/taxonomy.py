@@ -1,4 +1,4 @@
-"""The 8 ESConv support strategies and the 45 problem types (SPEC.md §2).
+"""The 8 ESConv support strategies and the 45 problem types (docs/method.md, "Data model").
 
 >>> parse_strategy("[Question]") is Strategy.QUESTION
 True
@@ -120,7 +120,7 @@ def parse_strategy(text: str | Strategy) -> Strategy:
 
 
 class ProblemType(str, Enum):
-    """The 45 problem types of the role-played dataset (SPEC.md §2)."""
+    """The 45 problem types of the role-played dataset (docs/method.md, "Data model")."""
 
     # Emotional and Mental Health Issues
     ANGER_MANAGEMENT = "Anger Management Issues"

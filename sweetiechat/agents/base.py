@@ -43,8 +43,8 @@ class Agent(ABC):
         backend: a :class:`~sweetiechat.backends.ChatBackend` or any LangChain chat model.
         prompt: a template replacing the built-in one.
         prompts_dir: a folder whose ``<prompt_name>.txt`` replaces the built-in one.
-        window: how many recent utterances the agent sees (SPEC: 6).
-        max_sentences: the longest utterance kept (SPEC: 3).
+        window: how many recent utterances the agent sees (the method's 6: docs/method.md).
+        max_sentences: the longest utterance kept, in sentences (the method's 3).
         attempts: tries when the cleaned answer is empty or invalid.
         model_options: passed to every model call (``temperature``, ``max_tokens`` ...).
     """

@@ -1,4 +1,5 @@
-"""The Scenario and Profile writers (SPEC §3.2–3.3)."""
+"""The Scenario and Profile writers (docs/method.md, "Scenario generation" and
+"Profile generation")."""
 
 from __future__ import annotations
 

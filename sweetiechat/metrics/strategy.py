@@ -1,5 +1,6 @@
-"""Strategy analysis (SPEC §4): shares, shares across 6 intervals of conversation progress,
-and the number of distinct strategies per dialogue. All accumulate in one streaming pass.
+"""Strategy analysis (docs/method.md, "Strategy analysis"): shares, shares across 6 intervals
+of conversation progress, and the number of distinct strategies per dialogue. All accumulate in
+one streaming pass.
 
 A supporter turn at index ``i`` of a dialogue with ``n`` turns falls in progress interval
 ``floor(6 * i / n)``.
