@@ -90,7 +90,9 @@ class SupporterAgent(_Guarded):
     ) -> Turn:
         """The supporter's reply to the last seeker turn, using ``strategy``."""
         chosen = parse_strategy(strategy)
-        assessment = self.safety.assess(dialogue.turns) if self.safety else None
+        assessment, target = (
+            self.safety.assess_for_reply(dialogue.turns) if self.safety else (None, None)
+        )
         values = {
             "strategy": chosen.value,
             "strategy_definition": chosen.definition,
@@ -99,11 +101,9 @@ class SupporterAgent(_Guarded):
             "history": render_history(dialogue.turns, self.window),
             "problem_type": dialogue.problem_type.value,
         }
-        if self.safety is None or assessment is None:
+        if self.safety is None or target is None:
             return Turn(role="supporter", text=await self._ask(values), strategy=chosen)
-        text, _ = await self.safety.areply(
-            lambda: self._ask(values), assessment, len(dialogue.turns)
-        )
+        text, _ = await self.safety.areply(lambda: self._ask(values), target, len(dialogue.turns))
         return Turn(role="supporter", text=text, strategy=chosen)
 
     def respond(
@@ -126,7 +126,9 @@ class FreeSupporterAgent(_Guarded):
 
     async def arespond(self, dialogue: Dialogue, example: Scenario | None = None) -> Turn:
         """The reply, with the strategy the model named (or ``None``)."""
-        assessment = self.safety.assess(dialogue.turns) if self.safety else None
+        assessment, target = (
+            self.safety.assess_for_reply(dialogue.turns) if self.safety else (None, None)
+        )
         messages = self.prompt.render(
             strategy_list=strategy_list(),
             example=render_example(example),
@@ -145,10 +147,10 @@ class FreeSupporterAgent(_Guarded):
                     return text
             raise AgentError(f"FreeSupporterAgent ({self.name}) gave no usable text")
 
-        if self.safety is None or assessment is None:
+        if self.safety is None or target is None:
             text = await generate()
             return Turn(role="supporter", text=text, strategy=tag[0])
-        text, templated = await self.safety.areply(generate, assessment, len(dialogue.turns))
+        text, templated = await self.safety.areply(generate, target, len(dialogue.turns))
         return Turn(
             role="supporter", text=text, strategy=TEMPLATE_STRATEGY if templated else tag[0]
         )

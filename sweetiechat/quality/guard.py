@@ -82,12 +82,23 @@ class SafetyGuard:
     def assess(self, turns: Sequence[Turn]) -> RiskAssessment:
         """The risk the supporter must handle: the last seeker turn's (read in context), else
         the first earlier risky one, so the protocol stays on for the rest of the dialogue."""
+        return self.assess_for_reply(turns)[0]
+
+    def assess_for_reply(self, turns: Sequence[Turn]) -> tuple[RiskAssessment, RiskAssessment]:
+        """(for the instructions, for the reply check). The instructions follow
+        :meth:`assess`; the check demands acknowledgement and safety or help only when the
+        last seeker turn is risky, and otherwise only rejects method information (strictly,
+        when the dialogue held a means request)."""
         assessments = self._detector().assess_turns(turns)
         if not assessments:
-            return RiskAssessment(False, "none", 0.0, "none")
+            none = RiskAssessment(False, "none", 0.0, "none")
+            return none, none
         if assessments[-1].risk:
-            return assessments[-1]
-        return next((a for a in assessments if a.risk), assessments[-1])
+            return assessments[-1], assessments[-1]
+        earlier = next((a for a in assessments if a.risk), None)
+        if earlier is None:
+            return assessments[-1], assessments[-1]
+        return earlier, RiskAssessment(False, earlier.category, earlier.score, earlier.layer)
 
     def instruction(self, assessment: RiskAssessment) -> str:
         """The lines added to the supporter's instructions ("" without risk)."""
@@ -98,7 +109,8 @@ class SafetyGuard:
         return (
             f"\nSafety first: the seeker's words suggest {_WHAT.get(assessment.category, 'risk')}"
             ". Take it seriously and stay calm and caring: acknowledge what they said, gently "
-            f"ask whether they are safe right now, and encourage them to reach {resource_line(r)}"
+            f"ask whether they are safe right now, and encourage them to reach a crisis line: "
+            f"{resource_line(r)}"
             f", or someone they trust.{extra} Never give information that could be used for "
             "self-harm.\n"
         )

@@ -211,5 +211,9 @@ PROTOTYPES: dict[str, list[str]] = {
         "This is a test message.",
         "The person says something.",
         "Number one, two, three.",
+        "It hurts.",
+        "It hurts so much that she left.",
+        "The pain of losing him is unbearable.",
+        "My heart aches.",
     ],
 }
