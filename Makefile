@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: setup
-	$(VENV)/bin/sweetiechat generate -n 3 -o $(DEMO_OUT) --resume --show 1
+	$(VENV)/bin/sweetiechat generate -n 3 -o $(DEMO_OUT) --config examples/demo.toml --resume --show 1
 
 sysdeps:
 	bash scripts/system-packages.sh

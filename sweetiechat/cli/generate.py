@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections import deque
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Group
+from rich.console import Group, RenderableType
 from rich.markup import escape
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -96,6 +97,17 @@ def _summary(state: RunState, out: Path) -> None:
         err_console.print(f"[red]failed[/] dialogue {index}: {escape(reason)}", highlight=False)
 
 
+class _RunProgress(Progress):
+    """The progress bar, then the latest utterance on one line (so a slow model shows life)."""
+
+    last = ""
+
+    def get_renderables(self) -> Iterable[RenderableType]:
+        yield from super().get_renderables()
+        if self.last:
+            yield Text(self.last, style="dim", no_wrap=True, overflow="ellipsis")
+
+
 async def _run(
     n: int, out: Path, config: GenerationConfig, resume: bool, shard: Shard | None = None
 ) -> RunState:
@@ -124,7 +136,7 @@ async def _run(
         TimeElapsedColumn(),
         TextColumn("{task.fields[stats]}"),
     ]
-    with Progress(*columns, console=err_console, transient=False) as progress:
+    with _RunProgress(*columns, console=err_console, transient=False) as progress:
         task = progress.add_task("generate", total=state.requested, stats="")
 
         def refresh() -> None:
@@ -134,11 +146,12 @@ async def _run(
                 task,
                 completed=state.skipped + state.written,
                 stats=(
-                    f"{state.in_flight} running · {state.turns_per_s:.1f} turns/s · "
-                    f"{tokens:,} tok · {state.ledger.retries} retries · "
-                    f"{len(state.failures)} failed"
+                    f"{state.in_flight} running · {state.live_turns} utterances "
+                    f"({state.live_turns_per_s:.2f}/s) · {tokens:,} tok · "
+                    f"{state.ledger.retries} retries · {len(state.failures)} failed"
                 ),
             )
+            progress.last = state.last_utterance
 
         async def ticker() -> None:
             while True:

@@ -1,0 +1,329 @@
+"""Continuous batching for a local causal LM: one decode loop shared by every request.
+
+Requests join the running batch between decoding steps and leave it as soon as they finish
+(end of text, a stop string, or their token limit), so a short answer never waits for a long
+one and a new request never waits for a whole batch to end. Each request is prefilled on its
+own (no padding waste in the prompt, where most of the compute goes) and its key/value cache
+is then left-padded into the batch's cache; the attention mask hides the padding and each row
+keeps its own positions, so a row's text does not depend on what it was batched with (up to
+float rounding).
+
+Sampling is per row: greedy when ``temperature <= 0``, else temperature, top-k 50 and top-p,
+after a repetition penalty over the prompt and the tokens generated so far (the same order
+as ``transformers``' ``generate``).
+
+Torch is imported inside functions (this module is imported by ``backends.local`` only).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sweetiechat.backends.local import LoadedLM
+
+__all__ = ["Batcher", "GenRequest", "Sampling"]
+
+TOP_K = 50
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How one request picks its tokens."""
+
+    temperature: float = 0.0
+    """0 or less: greedy."""
+    top_p: float = 1.0
+    repetition_penalty: float = 1.0
+
+
+@dataclass
+class GenRequest:
+    """One prompt to complete, and where its result goes."""
+
+    prompt_ids: list[int]
+    max_new_tokens: int
+    sampling: Sampling
+    stop: Sequence[str] = ()
+    """Generation ends when the text contains one of these; the text is cut before it."""
+    on_done: Callable[[GenRequest], None] | None = None
+    """Called (in the decoding thread) when the request finishes."""
+    generated: list[int] = field(default_factory=list)
+    text: str = ""
+    done: bool = False
+    cancelled: bool = False
+
+
+@dataclass
+class _Row:
+    request: GenRequest
+    next_token: int
+    position: int
+
+
+class Batcher:
+    """The running batch of one model. Not thread-safe: one thread calls :meth:`step` at a
+    time (the async :meth:`serve` loop, or :meth:`run` for a synchronous call).
+
+    Args:
+        lm: the loaded model, tokenizer and lock (held during each step's forward passes).
+        max_batch_size: the most rows decoded together; further requests wait to join.
+        seed: seed of the sampling generator.
+    """
+
+    def __init__(self, lm: LoadedLM, *, max_batch_size: int = 16, seed: int = 0) -> None:
+        import torch
+
+        self.lm = lm
+        self.max_batch_size = max_batch_size
+        self.rows: list[_Row] = []
+        self.waiting: list[GenRequest] = []
+        self.keys: list[Any] = []
+        self.values: list[Any] = []
+        self.mask: Any = None
+        self.seen: Any = None
+        self.generator = torch.Generator().manual_seed(seed)
+        tok = lm.tokenizer
+        eos = lm.model.generation_config.eos_token_id
+        eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+        if tok.eos_token_id is not None:
+            eos_ids.add(tok.eos_token_id)
+        self.eos = eos_ids
+        self.cache: Any = None
+        """The batch's ``DynamicCache``; rebuilt from ``keys``/``values`` after a change."""
+        forward = inspect.signature(lm.model.forward).parameters
+        self.cache_argument = "cache" if "cache" in forward else "past_key_values"
+        self.vocab = int(lm.model.get_output_embeddings().weight.shape[0])
+        self.steps = 0
+        """Decoding steps run so far."""
+        self.rows_decoded = 0
+        """Row-steps run so far (``rows_decoded / steps`` is the mean batch size)."""
+        self.prefill_tokens = 0
+        """Prompt tokens prefilled so far."""
+        self.prefill_s = 0.0
+        """Seconds spent prefilling prompts (the rest of a step's time is decoding)."""
+        self.decode_s = 0.0
+
+    # -- sampling ---------------------------------------------------------------------------
+
+    def _pick(self, logits: Any, seen: Any, samplings: list[Sampling]) -> list[int]:
+        """Next token per row from ``logits`` [rows, vocab], given the tokens ``seen``."""
+        import torch
+
+        scores = logits.float()
+        penalty = torch.tensor([[s.repetition_penalty] for s in samplings])
+        if bool((penalty != 1.0).any()):
+            penalised = torch.where(scores < 0, scores * penalty, scores / penalty)
+            scores = torch.where(seen, penalised, scores)
+        picks = scores.argmax(-1)
+        sampled = [i for i, s in enumerate(samplings) if s.temperature > 0]
+        if sampled:
+            sub = scores[sampled] / torch.tensor([[samplings[i].temperature] for i in sampled])
+            kth = torch.topk(sub, min(TOP_K, sub.shape[-1]), dim=-1).values[:, -1:]
+            sub = sub.masked_fill(sub < kth, float("-inf"))
+            ordered, order = torch.sort(sub, descending=True, dim=-1)
+            cumulative = ordered.softmax(-1).cumsum(-1)
+            top_p = torch.tensor([[samplings[i].top_p] for i in sampled])
+            drop = (cumulative - ordered.softmax(-1)) > top_p  # keep the token that crosses
+            ordered = ordered.masked_fill(drop, float("-inf"))
+            choice = torch.multinomial(ordered.softmax(-1), 1, generator=self.generator)
+            picks[sampled] = order.gather(-1, choice).squeeze(-1)
+        return [int(t) for t in picks]
+
+    # -- membership -------------------------------------------------------------------------
+
+    def _finish_check(self, row: _Row) -> bool:
+        """Record ``row.next_token`` as generated; True when the request is complete."""
+        r = row.request
+        token = row.next_token
+        if token in self.eos:
+            return True
+        r.generated.append(token)
+        if r.stop:
+            text = self.lm.tokenizer.decode(r.generated, skip_special_tokens=True)
+            cut = min((i for i in (text.find(s) for s in r.stop) if i >= 0), default=-1)
+            if cut >= 0:
+                r.text = text[:cut]
+                return True
+        return len(r.generated) >= r.max_new_tokens
+
+    def _join(self, request: GenRequest) -> bool:
+        """Prefill ``request`` and add it to the batch; False if it finished at once."""
+        import torch
+
+        started = time.perf_counter()
+        ids = torch.tensor([request.prompt_ids])
+        out = self.lm.model(input_ids=ids, use_cache=True)
+        self.prefill_tokens += ids.shape[1]
+        self.prefill_s += time.perf_counter() - started
+        seen = torch.zeros((1, self.vocab), dtype=torch.bool)
+        seen[0, ids[0]] = True
+        (token,) = self._pick(out.logits[:, -1], seen, [request.sampling])
+        seen[0, token] = True
+        row = _Row(request, token, ids.shape[1])
+        if request.max_new_tokens <= 0 or self._finish_check(row):
+            return False
+        cache = getattr(out, "cache", None) or out.past_key_values
+        keys = [layer.keys for layer in cache.layers]
+        values = [layer.values for layer in cache.layers]
+        mask = torch.ones((1, ids.shape[1]), dtype=torch.long)
+        self._sync()
+        if not self.rows:
+            self.keys, self.values, self.mask, self.seen = keys, values, mask, seen
+        else:
+            width = max(self.mask.shape[1], mask.shape[1])
+            self.keys = [
+                _cat_left_padded(a, b, width) for a, b in zip(self.keys, keys, strict=True)
+            ]
+            self.values = [
+                _cat_left_padded(a, b, width) for a, b in zip(self.values, values, strict=True)
+            ]
+            self.mask = _cat_left_padded(self.mask, mask, width)
+            self.seen = torch.cat([self.seen, seen])
+        self.rows.append(row)
+        return True
+
+    def _sync(self) -> None:
+        """Take the tensors back from the cache object before editing them."""
+        if self.cache is not None:
+            self.keys = [layer.keys for layer in self.cache.layers]
+            self.values = [layer.values for layer in self.cache.layers]
+            self.cache = None
+
+    def _keep(self, keep: list[int]) -> None:
+        """Keep only rows ``keep``; drop cache columns that are padding in every row left."""
+        import torch
+
+        if len(keep) == len(self.rows):
+            return
+        self._sync()
+        self.rows = [self.rows[i] for i in keep]
+        if not keep:
+            self.keys, self.values, self.mask, self.seen = [], [], None, None
+            return
+        index = torch.tensor(keep)
+        mask = self.mask.index_select(0, index)
+        start = int(mask.any(0).nonzero()[0])
+        self.mask = mask[:, start:]
+        self.keys = [k.index_select(0, index)[:, :, start:] for k in self.keys]
+        self.values = [v.index_select(0, index)[:, :, start:] for v in self.values]
+        self.seen = self.seen.index_select(0, index)
+
+    # -- one step ---------------------------------------------------------------------------
+
+    def submit(self, request: GenRequest) -> None:
+        """Queue ``request``; it joins the batch at the next step with room."""
+        self.waiting.append(request)
+
+    def step(self) -> list[GenRequest]:
+        """Admit waiting requests, run one decoding step; returns the requests that finished."""
+        import torch
+
+        finished: list[GenRequest] = []
+        with self.lm.lock, torch.inference_mode():
+            self._keep([i for i, row in enumerate(self.rows) if not row.request.cancelled])
+            while self.waiting and len(self.rows) < self.max_batch_size:
+                request = self.waiting.pop(0)
+                if request.cancelled:
+                    continue
+                if not self._join(request):
+                    finished.append(request)
+            if self.rows:
+                started = time.perf_counter()
+                if self.cache is None:
+                    self.cache = _make_cache(self.keys, self.values)
+                cache = self.cache
+                tokens = torch.tensor([[row.next_token] for row in self.rows])
+                positions = torch.tensor([[row.position] for row in self.rows])
+                mask = torch.cat([self.mask, torch.ones((len(self.rows), 1), dtype=torch.long)], 1)
+                out = self.lm.model(
+                    input_ids=tokens,
+                    attention_mask=mask,
+                    position_ids=positions,
+                    use_cache=True,
+                    **{self.cache_argument: cache},
+                )
+                self.steps += 1
+                self.rows_decoded += len(self.rows)
+                self.mask = mask
+                picks = self._pick(
+                    out.logits[:, -1], self.seen, [r.request.sampling for r in self.rows]
+                )
+                keep = []
+                for i, (row, token) in enumerate(zip(self.rows, picks, strict=True)):
+                    row.next_token, row.position = token, row.position + 1
+                    self.seen[i, token] = True
+                    if self._finish_check(row):
+                        finished.append(row.request)
+                    else:
+                        keep.append(i)
+                self._keep(keep)
+                self.decode_s += time.perf_counter() - started
+        for request in finished:
+            if not request.text and request.generated:
+                request.text = self.lm.tokenizer.decode(request.generated, skip_special_tokens=True)
+            request.done = True
+            if request.on_done is not None:
+                request.on_done(request)
+        return finished
+
+    @property
+    def busy(self) -> bool:
+        """True while rows are decoding or requests are waiting."""
+        return bool(self.rows or self.waiting)
+
+    def run(self, requests: Sequence[GenRequest]) -> None:
+        """Complete ``requests`` synchronously (batched together)."""
+        for request in requests:
+            self.submit(request)
+        while any(not r.done for r in requests) and self.busy:
+            self.step()
+
+    async def serve(self, inbox: asyncio.Queue[GenRequest]) -> None:
+        """Run forever: take requests from ``inbox`` and step the batch in a worker thread.
+
+        Each request's ``on_done`` is called in the worker thread; use
+        ``loop.call_soon_threadsafe`` there to resolve a future.
+        """
+        while True:
+            if not self.busy:
+                self.submit(await inbox.get())
+            while not inbox.empty():
+                self.submit(inbox.get_nowait())
+            await asyncio.to_thread(self.step)
+
+
+def _make_cache(keys: list[Any], values: list[Any]) -> Any:
+    """A ``DynamicCache`` holding ``keys``/``values`` (no copy of the tensors)."""
+    from transformers import DynamicCache
+
+    cache: Any = DynamicCache(
+        ddp_cache_data=[(k[:, :, :0], v[:, :, :0]) for k, v in zip(keys, values, strict=True)]
+    )
+    for layer, k, v in zip(cache.layers, keys, values, strict=True):
+        layer.keys, layer.values = k, v
+    return cache
+
+
+def _cat_left_padded(a: Any, b: Any, width: int) -> Any:
+    """Stack ``a`` and ``b`` on dim 0 after left-padding the last-but-... sequence dim
+    (dim 2 for [batch, heads, time, dim] caches, dim 1 for [batch, time] masks) to ``width``."""
+    import torch.nn.functional as F
+
+    dim = 2 if a.dim() == 4 else 1
+
+    def pad(t: Any) -> Any:
+        missing = width - t.shape[dim]
+        if missing == 0:
+            return t
+        spec = [0, 0] * (t.dim() - 1 - dim) + [missing, 0]
+        return F.pad(t, spec)
+
+    import torch
+
+    return torch.cat([pad(a), pad(b)])
