@@ -108,6 +108,8 @@ class Native:
 
 def test_a_native_chooser_decides_and_a_bad_label_falls_back():
     assert choose(Native("No"), ASK, ["Yes", "No"]).probabilities == {"Yes": 0.0, "No": 1.0}
+    # The asking path's keywords are not forced on a chooser that does not take them.
+    assert choose(Native("No"), ASK, ["Yes", "No"], parse=str, max_tokens=4).label == "No"
     choice = choose(Native("Perhaps"), ASK, ["Yes", "No"], default="No")
     assert choice.fallback and choice.label == "No" and "Perhaps" in choice.reason
 

@@ -23,6 +23,7 @@ Choice(label='Yes', probabilities=None, fallback=False, reason='')
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -182,6 +183,20 @@ def _native(backend: object) -> Any:
     return method if callable(method) else None
 
 
+def _accepted(method: Callable[..., Any], kw: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments ``method`` takes: all with ``**kw``, else those it names (so a
+    minimal :class:`ChoiceBackend` is not sent the asking path's ``parse`` or model options)."""
+    if not kw:
+        return kw
+    try:
+        params = inspect.signature(method).parameters
+    except (TypeError, ValueError):  # pragma: no cover - builtins
+        return kw
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return kw
+    return {k: v for k, v in kw.items() if k in params}
+
+
 def native_chooser(backend: object) -> Any:
     """The object that chooses natively under ``backend``'s wrappers, or None.
 
@@ -211,7 +226,8 @@ async def achoose(
         options: the labels, distinct non-empty strings.
         default: the label of a fallback; the first option when None.
         **kw: passed on: to :func:`ask_choice` for a plain chat model (``attempts``,
-            ``parse``, model options), to the native ``achoose`` otherwise.
+            ``parse``, model options), to the native ``achoose`` otherwise (only those it
+            accepts).
 
     Returns:
         A :class:`Choice` whose ``label`` is one of ``options``. A native chooser that
@@ -221,7 +237,7 @@ async def achoose(
     native = _native(backend)
     if native is None:
         return await ask_choice(backend, messages, labels, default=fallback, **kw)  # type: ignore[arg-type]
-    choice = await native(messages, labels, default=fallback, **kw)
+    choice = await native(messages, labels, default=fallback, **_accepted(native, kw))
     if not isinstance(choice, Choice) or choice.label not in labels:
         got = getattr(choice, "label", choice)
         return Choice(fallback, fallback=True, reason=f"not one of the options: {got!r}"[:300])
