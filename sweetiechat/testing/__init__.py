@@ -6,7 +6,7 @@ scripted replies per role, latency and fault injection.
 ...     print(server.base_url)
 """
 
-from sweetiechat.testing.script import ChatRequest, RolePlayScript, detect_role
+from sweetiechat.testing.script import ChatRequest, Reply, RolePlayScript, detect_role
 from sweetiechat.testing.server import FAULTS, FaultConfig, OpenAITestServer
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "ChatRequest",
     "FaultConfig",
     "OpenAITestServer",
+    "Reply",
     "RolePlayScript",
     "detect_role",
 ]
