@@ -261,3 +261,53 @@ def test_evaluate_on_esconv_test_dialogues(esconv_dir: Path, tmp_path: Path) -> 
     records = (tmp_path / "predictions.jsonl").read_text().splitlines()
     assert report.metrics.n == len(records) == len(examples) > 10
     assert {json.loads(r)["dialogue_id"] for r in records} == {e.dialogue_id for e in examples}
+
+
+# --- the GPU benchmark's stand-alone copy of the classifier input ----------------------
+
+
+def _gpu_script():  # type: ignore[no-untyped-def]
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "counselor_gpu.py"
+    spec = importlib.util.spec_from_file_location("counselor_gpu", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("variant", ["default", "window12", "all-history", "no-strategies",
+                                     "no-emotion-problem"])  # fmt: skip
+def test_gpu_benchmark_builds_the_classifier_counselors_input(
+    esconv_dir: Path, variant: str
+) -> None:
+    # The GPU machine lacks pydantic, so benchmarks/counselor_gpu.py re-implements the
+    # classifier's input text; it must stay identical to ClassifierInput + classifier_text.
+    from sweetiechat.agents.classifier import ClassifierInput, classifier_text
+
+    gpu = _gpu_script()
+    fmt = {**gpu.BASE_VARIANT, **gpu.VARIANTS[variant]}
+    theirs = gpu.examples(esconv_dir / "test.json", fmt, 4)
+    ours = load_strategy_examples(esconv_dir / "test.json", limit=4)
+    settings = ClassifierInput(**{k: v for k, v in fmt.items() if k != "class_weights"})
+    assert len(theirs) == len(ours)
+    for row, example in zip(theirs, ours, strict=True):
+        assert (row["dialogue_id"], row["turn_index"]) == (example.dialogue_id, example.turn_index)
+        assert (row["header"], row["history"]) == classifier_text(example.context, settings)
+        assert list(Strategy)[row["label"]] == example.gold
+
+
+def test_gpu_benchmark_scores_match_the_library() -> None:
+    gpu = _gpu_script()
+    rng = np.random.default_rng(1)
+    gold = rng.integers(0, 8, 300).tolist()
+    pred = [g if rng.random() < 0.4 else int(rng.integers(0, 8)) for g in gold]
+    theirs = gpu.scores(gold, pred)
+    ours = score_predictions(
+        [list(Strategy)[g] for g in gold], [list(Strategy)[p] for p in pred], counselor="x"
+    )
+    assert theirs["macro_f1"] == pytest.approx(ours.macro_f1)
+    assert theirs["weighted_f1"] == pytest.approx(ours.weighted_f1)
+    assert theirs["accuracy"] == pytest.approx(ours.accuracy)
+    assert theirs["preference_bias"] == pytest.approx(ours.preference_bias)
