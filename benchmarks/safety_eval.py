@@ -201,7 +201,7 @@ def plot(results: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = sorted({k[0] for k in results}, key=list(results).index)
+    names = list(dict.fromkeys(k[0] for k in results))
     fig, ax = plt.subplots(figsize=(8, 3.5))
     x = range(len(names))
     for off, key in ((-0.2, "precision"), (0.2, "recall")):

@@ -22,7 +22,7 @@ import numpy as np
 from sweetiechat.errors import ConfigError
 from sweetiechat.quality.prototypes import PROTOTYPES
 
-__all__ = ["CATEGORIES", "SemanticLayer", "semantic_available", "split_units"]
+__all__ = ["CATEGORIES", "SemanticLayer", "semantic_available", "spell_out", "split_units"]
 
 #: The detector's categories; ``none`` last.
 CATEGORIES = ("suicidal_ideation", "self_harm", "harm_from_others", "means_request", "none")
@@ -44,6 +44,73 @@ def split_units(text: str, max_units: int) -> list[str]:
     units = [text.strip()[:2000]] if len(sentences) > 1 else []
     units.extend(sentences)
     return [u for u in units if _REAL_WORD.search(u)][:max_units]
+
+
+#: Chat spellings and common typos, spelled out before embedding.
+CHAT_SPELLINGS = {
+    "u": "you",
+    "ur": "your",
+    "r": "are",
+    "im": "I'm",
+    "ive": "I've",
+    "dont": "don't",
+    "cant": "can't",
+    "wont": "won't",
+    "wanna": "want to",
+    "gonna": "going to",
+    "rn": "right now",
+    "ngl": "not going to lie",
+    "tbh": "to be honest",
+    "idk": "I don't know",
+    "alot": "a lot",
+    "evry1": "everyone",
+    "every1": "everyone",
+    "some1": "someone",
+    "no1": "no one",
+    "wud": "would",
+    "cud": "could",
+    "shud": "should",
+    "ded": "dead",
+    "kil": "kill",
+    "myslef": "myself",
+    "mysef": "myself",
+    "meself": "myself",
+    "anymor": "anymore",
+    "sucide": "suicide",
+    "suicde": "suicide",
+    "sewerslide": "suicide",
+    "unalive": "kill",
+    "kms": "kill myself",
+    "sh": "self-harm",
+    "thinkin": "thinking",
+    "hurtin": "hurting",
+    "cuttin": "cutting",
+    "livin": "living",
+    "tryin": "trying",
+    "nothin": "nothing",
+    "pils": "pills",
+    "wen": "when",
+    "wat": "what",
+    "bc": "because",
+    "cuz": "because",
+    "b4": "before",
+    "2day": "today",
+    "2nite": "tonight",
+    "tmrw": "tomorrow",
+    "lyf": "life",
+}
+_CHAT_WORD = re.compile(
+    r"(?<![\w'])(" + "|".join(map(re.escape, CHAT_SPELLINGS)) + r")(?![\w'])", re.I
+)
+
+
+def spell_out(text: str) -> str:
+    """``text`` with chat spellings and common typos written out.
+
+    >>> spell_out("i dont wanna live anymor tbh")
+    "i don't want to live anymore to be honest"
+    """
+    return _CHAT_WORD.sub(lambda m: CHAT_SPELLINGS[m.group(1).lower()], text)
 
 
 def semantic_available() -> bool:
@@ -184,7 +251,7 @@ class SemanticLayer:
 
     def score_many(self, texts: Sequence[str]) -> list[tuple[dict[str, float], str]]:
         """Per message: category -> score, and the sentence that gave the highest risk."""
-        units = [split_units(t, self.max_units) for t in texts]
+        units = [split_units(spell_out(t), self.max_units) for t in texts]
         flat = [u for us in units for u in us]
         probs = self._unit_scores(self.embed(flat)) if flat else np.zeros((0, 5))
         results: list[tuple[dict[str, float], str]] = []
