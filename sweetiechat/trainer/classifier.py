@@ -20,6 +20,8 @@ from sweetiechat.trainer.common import (
     classification_scores,
     progress_callback,
     quiet_datasets,
+    quiet_trainer,
+    step_timer,
     warmup_steps,
 )
 from sweetiechat.trainer.config import CounselorTrainConfig
@@ -163,18 +165,18 @@ def train_classifier(
         compute_metrics=_compute_metrics,
         callbacks=callbacks,
     )
-    import time
-
-    cpu, wall = time.process_time(), time.perf_counter()
+    timer = step_timer()
+    trainer.add_callback(timer)
+    quiet_trainer(trainer)
     result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
-    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     trainer.save_model(str(out))
     tokenizer.save_pretrained(str(out))
     return {
         "steps": trainer.state.global_step,
         "train_metrics": dict(result.metrics),
-        "train_cpu_seconds": cpu,
-        "train_wall_seconds": wall,
+        "step_cpu_seconds": timer.cpu,
+        "step_wall_seconds": timer.wall,
+        "timed_steps": timer.steps,
         "best_checkpoint": trainer.state.best_model_checkpoint,
         "best_metric": trainer.state.best_metric,
         "log_history": trainer.state.log_history,

@@ -212,6 +212,36 @@ def progress_callback(description: str) -> Any:
     return RichProgress()
 
 
+def step_timer() -> Any:
+    """A ``transformers`` callback that adds up the wall and CPU seconds spent inside
+    optimisation steps (evaluation and saving excluded): ``.wall``, ``.cpu``, ``.steps``."""
+    from transformers import TrainerCallback
+
+    class StepTimer(TrainerCallback):
+        def __init__(self) -> None:
+            self.wall = self.cpu = 0.0
+            self.steps = 0
+            self._start = (0.0, 0.0)
+
+        def on_step_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            self._start = (time.perf_counter(), time.process_time())
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            self.wall += time.perf_counter() - self._start[0]
+            self.cpu += time.process_time() - self._start[1]
+            self.steps += 1
+
+    return StepTimer()
+
+
+def quiet_trainer(trainer: Any) -> None:
+    """Drop the callback that prints every log dict (the rich display shows them)."""
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+
+
 def require_train() -> None:
     """Raise :class:`ConfigError` naming the install command when the training stack is
     missing."""

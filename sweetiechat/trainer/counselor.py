@@ -138,8 +138,7 @@ def train_counselor(
         )  # fmt: skip
     seconds = timer.seconds
     done_now = stats["steps"] - _step_of(resume_from)
-    train_metrics = stats["train_metrics"]
-    runtime = stats["train_wall_seconds"] or train_metrics.get("train_runtime") or seconds
+    timed = stats["timed_steps"]
     metrics: dict[str, Any] = {
         "train": {
             "kind": config.kind,
@@ -148,13 +147,17 @@ def train_counselor(
             "steps": stats["steps"],
             "steps_this_run": done_now,
             "seconds": round(seconds, 3),
-            "seconds_per_step": round(runtime / done_now, 4) if done_now > 0 else None,
+            # inside optimisation steps only (no evaluation, saving or loading)
+            "seconds_per_step": round(stats["step_wall_seconds"] / timed, 4) if timed else None,
             "cpu_seconds_per_step": (
-                round(stats["train_cpu_seconds"] / done_now, 4) if done_now > 0 else None
+                round(stats["step_cpu_seconds"] / timed, 4) if timed else None
             ),
             "examples_per_second": (
-                round(done_now * config.batch_size / runtime, 3) if done_now > 0 else None
+                round(timed * config.batch_size / stats["step_wall_seconds"], 3)
+                if timed and stats["step_wall_seconds"] > 0
+                else None
             ),
+            "batch_size": config.batch_size,
             "class_weights": weights,
             "best_checkpoint": stats["best_checkpoint"],
             "best_metric": {config.best_metric: stats["best_metric"]},
