@@ -6,7 +6,7 @@ and the context of the last few turns.
 'suicidal_ideation'
 >>> d.assess("This deadline is killing me.").risk
 False
->>> d.assess("I bought a rope last week.", context=["I want it all to stop for good."]).layer
+>>> d.assess("I bought a rope last week.", context=["I just want to end it all."]).layer
 'context'
 
 The detector reads English only. Text in another language is flagged conservatively (risk,
