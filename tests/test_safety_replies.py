@@ -179,3 +179,15 @@ def test_after_the_risk_is_handled_ordinary_replies_pass_but_means_never_do(guar
     assert means.respond(d, "Information").text == crisis_template(
         "suicidal_ideation", guard.crisis_resources
     )
+
+
+def test_a_model_checked_detector_works_inside_the_supporters_event_loop():
+    detector = RiskDetector(
+        semantic=False, model=FakeListChatModel(responses=["harm_from_others"]), model_band=(0, 1)
+    )
+    guard = SafetyGuard(detector=detector, max_tries=1)
+    backend = FakeListChatModel(responses=["What happened next?"])
+    turn = SupporterAgent(backend, safety=guard).respond(
+        dialogue("He waits for me outside every night."), "Question"
+    )
+    assert turn.text == crisis_template("harm_from_others", guard.crisis_resources)

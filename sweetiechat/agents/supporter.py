@@ -91,7 +91,7 @@ class SupporterAgent(_Guarded):
         """The supporter's reply to the last seeker turn, using ``strategy``."""
         chosen = parse_strategy(strategy)
         assessment, target = (
-            self.safety.assess_for_reply(dialogue.turns) if self.safety else (None, None)
+            await self.safety.aassess_for_reply(dialogue.turns) if self.safety else (None, None)
         )
         values = {
             "strategy": chosen.value,
@@ -127,7 +127,7 @@ class FreeSupporterAgent(_Guarded):
     async def arespond(self, dialogue: Dialogue, example: Scenario | None = None) -> Turn:
         """The reply, with the strategy the model named (or ``None``)."""
         assessment, target = (
-            self.safety.assess_for_reply(dialogue.turns) if self.safety else (None, None)
+            await self.safety.aassess_for_reply(dialogue.turns) if self.safety else (None, None)
         )
         messages = self.prompt.render(
             strategy_list=strategy_list(),

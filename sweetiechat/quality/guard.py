@@ -89,16 +89,13 @@ class SafetyGuard:
         :meth:`assess`; the check demands acknowledgement and safety or help only when the
         last seeker turn is risky, and otherwise only rejects method information (strictly,
         when the dialogue held a means request)."""
-        assessments = self._detector().assess_turns(turns)
-        if not assessments:
-            none = RiskAssessment(False, "none", 0.0, "none")
-            return none, none
-        if assessments[-1].risk:
-            return assessments[-1], assessments[-1]
-        earlier = next((a for a in assessments if a.risk), None)
-        if earlier is None:
-            return assessments[-1], assessments[-1]
-        return earlier, RiskAssessment(False, earlier.category, earlier.score, earlier.layer)
+        return _pick(self._detector().assess_turns(turns))
+
+    async def aassess_for_reply(
+        self, turns: Sequence[Turn]
+    ) -> tuple[RiskAssessment, RiskAssessment]:
+        """:meth:`assess_for_reply` inside an event loop (awaits the detector's model check)."""
+        return _pick(await self._detector().aassess_turns(turns))
 
     def instruction(self, assessment: RiskAssessment) -> str:
         """The lines added to the supporter's instructions ("" without risk)."""
@@ -142,6 +139,19 @@ class SafetyGuard:
             problems.append(verdict.problems)
         _record(turn_index, assessment, "template", problems)
         return self.template(assessment), True
+
+
+def _pick(assessments: Sequence[RiskAssessment]) -> tuple[RiskAssessment, RiskAssessment]:
+    """(for the instructions, for the reply check) from the seeker turns' assessments."""
+    if not assessments:
+        none = RiskAssessment(False, "none", 0.0, "none")
+        return none, none
+    if assessments[-1].risk:
+        return assessments[-1], assessments[-1]
+    earlier = next((a for a in assessments if a.risk), None)
+    if earlier is None:
+        return assessments[-1], assessments[-1]
+    return earlier, RiskAssessment(False, earlier.category, earlier.score, earlier.layer)
 
 
 def _record(turn: int, a: RiskAssessment, outcome: str, problems: list[list[str]]) -> None:

@@ -239,7 +239,24 @@ class RiskDetector:
         """Assess many messages at once (batched embeddings: the fast path for datasets).
 
         ``contexts[i]`` holds the seeker's earlier messages before ``texts[i]``, oldest first.
+        With a model check configured, use :meth:`aassess_many` inside an event loop.
         """
+        if self.model is not None:
+            return run_sync(self.aassess_many(texts, contexts))
+        return self._offline_many(texts, contexts)[0]
+
+    async def aassess_many(
+        self, texts: Sequence[str], contexts: Sequence[Sequence[str]] | None = None
+    ) -> list[RiskAssessment]:
+        """:meth:`assess_many`, awaiting the model check."""
+        out, ctx = self._offline_many(texts, contexts)
+        if self.model is None:
+            return out
+        return [await self._model_check(t, a, c) for t, a, c in zip(texts, out, ctx, strict=True)]
+
+    def _offline_many(
+        self, texts: Sequence[str], contexts: Sequence[Sequence[str]] | None
+    ) -> tuple[list[RiskAssessment], list[list[str]]]:
         ctx = [list(c)[-self.context_turns :] for c in (contexts or [[] for _ in texts])]
         if len(ctx) != len(texts):
             raise ValueError("contexts must have one entry per text")
@@ -250,12 +267,7 @@ class RiskDetector:
         for text, a, c in zip(texts, own, ctx, strict=True):
             out.append(self._with_context(a, text, rest[i : i + len(c)]))
             i += len(c)
-        if self.model is not None:
-            out = [
-                run_sync(self._model_check(t, a, c))
-                for t, a, c in zip(texts, out, ctx, strict=True)
-            ]
-        return out
+        return out, ctx
 
     async def aassess(self, text: str, context: Sequence[str] = ()) -> RiskAssessment:
         """:meth:`assess`, awaiting the model check (use it inside a running event loop)."""
@@ -305,6 +317,11 @@ class RiskDetector:
         """One assessment per seeker turn, each read after the seeker's earlier turns."""
         seeker = [t.text for t in turns if t.role == "seeker"]
         return self.assess_many(seeker, [seeker[:i] for i in range(len(seeker))])
+
+    async def aassess_turns(self, turns: Sequence[Turn]) -> list[RiskAssessment]:
+        """:meth:`assess_turns`, awaiting the model check."""
+        seeker = [t.text for t in turns if t.role == "seeker"]
+        return await self.aassess_many(seeker, [seeker[:i] for i in range(len(seeker))])
 
     def dialogue_risk(self, turns: Sequence[Turn]) -> RiskAssessment:
         """The first risky seeker turn's assessment, else a no-risk one."""
