@@ -1,17 +1,22 @@
-"""Generation throughput: dialogues per minute against a 500 ms-latency OpenAI-compatible
-server at concurrency 1, 16 and 64, side by side with the ideal (concurrency / latency), and
-the embedded SmolLM2 model at concurrency 1 and 8. Writes docs/performance.md.
+"""Generation throughput, side by side in one run: dialogues per minute against a 500 ms-latency
+OpenAI-compatible server at concurrency 1, 16, 64 and 256 (with the ideal, and the client's CPU
+milliseconds per model call), and the embedded SmolLM2 model at concurrency 1, 8 and 16 (with
+the speed-up over concurrency 1, CPU seconds per dialogue and rows per decoding step). Every
+setting is measured ``--runs`` times; the tables give the median and the spread (min–max).
+Writes docs/performance.md.
 
-    python benchmarks/generation_throughput.py [--quick] [--no-embedded]
+    python benchmarks/generation_throughput.py [--runs 2] [--no-embedded] [--no-api]
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -23,6 +28,8 @@ from sweetiechat.generate import generate_dialogues
 
 LATENCY = 0.5
 TURNS = 3  # seeker turns per dialogue, fixed (min = max) so every dialogue costs the same
+API_LEVELS = (1, 16, 64, 256)
+EMBEDDED_LEVELS = (1, 8, 16)
 
 
 class ServerProcess:
@@ -47,6 +54,7 @@ class ServerProcess:
 
 
 def server_run(server: ServerProcess, concurrency: int, n: int, folder: Path) -> dict:
+    """One API run; client CPU is this process's CPU time (the server runs in its own)."""
     config = GenerationConfig.model_validate(
         {
             "defaults": {
@@ -54,7 +62,7 @@ def server_run(server: ServerProcess, concurrency: int, n: int, folder: Path) ->
                 "base_url": server.base_url,
                 "model": "bench",
                 "api_key_env": "",
-                "timeout": 30,
+                "timeout": 60,
             },
             "counselor": {"kind": "prompted"},
             "concurrency": concurrency,
@@ -63,100 +71,155 @@ def server_run(server: ServerProcess, concurrency: int, n: int, folder: Path) ->
         }
     )
     before = server.calls()
-    start = time.perf_counter()
-    state = generate_dialogues(n, folder / f"c{concurrency}.jsonl", config)
-    wall = time.perf_counter() - start
-    calls = (server.calls() - before) / max(state.written, 1)
+    cpu0, start = time.process_time(), time.perf_counter()
+    state = generate_dialogues(n, folder / f"c{concurrency}-{time.time_ns()}.jsonl", config)
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu0
+    calls = server.calls() - before
+    per_dialogue = calls / max(state.written, 1)
     measured = state.written / wall * 60
-    ideal = concurrency * 60 / (calls * LATENCY)
+    ideal = concurrency * 60 / (per_dialogue * LATENCY)
     return {
         "concurrency": concurrency,
         "dialogues": state.written,
         "wall": wall,
-        "calls": calls,
+        "calls": per_dialogue,
         "measured": measured,
         "ideal": ideal,
+        "pct": 100 * measured / ideal,
+        "cpu_ms": 1000 * cpu / max(calls, 1),
     }
 
 
-def embedded_run(concurrency: int, n: int, folder: Path) -> dict:
+def embedded_run(concurrency: int, n: int, folder: Path, turns: int = TURNS) -> dict:
+    """One embedded run; rows per step come from the model's continuous batcher."""
+    from sweetiechat.backends import local
+
+    def totals() -> tuple[int, int]:
+        engines = list(local._ENGINES.values())
+        return sum(e.batcher.steps for e in engines), sum(e.batcher.rows_decoded for e in engines)
+
+    steps0, rows0 = totals()
     config = GenerationConfig(
-        concurrency=concurrency, max_seeker_turns=TURNS, min_seeker_turns=TURNS
+        concurrency=concurrency, max_seeker_turns=turns, min_seeker_turns=turns
     )
-    start = time.perf_counter()
-    state = generate_dialogues(n, folder / f"e{concurrency}.jsonl", config)
-    wall = time.perf_counter() - start
+    cpu0, start = time.process_time(), time.perf_counter()
+    state = generate_dialogues(n, folder / f"e{concurrency}-{time.time_ns()}.jsonl", config)
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu0
+    steps, rows = (a - b for a, b in zip(totals(), (steps0, rows0), strict=True))
     return {
         "concurrency": concurrency,
         "dialogues": state.written,
         "wall": wall,
         "measured": state.written / wall * 60,
         "tokens": state.ledger.total.completion_tokens,
+        "cpu_per_dialogue": cpu / max(state.written, 1),
+        "rows_per_step": rows / max(steps, 1),
     }
+
+
+def _spread(values: list[float], fmt: str) -> str:
+    """Median, with min–max when there is more than one run."""
+    med = format(statistics.median(values), fmt)
+    if len(values) < 2:
+        return med
+    return f"{med} ({format(min(values), fmt)}–{format(max(values), fmt)})"
+
+
+def _repeat(runs: int, levels: tuple[int, ...], one: Callable[[int], dict]) -> dict[int, list]:
+    """``runs`` rounds over all levels (interleaved, so a load change hits every level)."""
+    results: dict[int, list[dict]] = {c: [] for c in levels}
+    for round_ in range(runs):
+        for c in levels:
+            r = one(c)
+            results[c].append(r)
+            print(f"run {round_ + 1}: {r}", flush=True)
+    return results
+
+
+def api_section(runs: int, folder: Path) -> list[str]:
+    server = ServerProcess(LATENCY)
+    try:
+        server_run(server, 4, 4, folder)  # imports, connection pools
+        results = _repeat(runs, API_LEVELS, lambda c: server_run(server, c, max(2, 2 * c), folder))
+    finally:
+        server.stop()
+    calls = results[1][0]["calls"]
+    lines = [
+        f"API path: the OpenAI-compatible test server, in its own process on 127.0.0.1 "
+        f"(`python -m sweetiechat.testing`), answers every request after "
+        f"{int(LATENCY * 1000)} ms; each dialogue has {TURNS} seeker turns ({calls:.0f} model "
+        "calls: scenario, profile, seeker, prompted counselor, supporter) and 2 × concurrency "
+        "dialogues are generated. Ideal = concurrency × 60 s / (calls per dialogue × latency). "
+        "Client CPU = this process's CPU time / model calls (the server's CPU not counted): it "
+        "is what limits the high concurrencies on 2 cores, and it compares across machines.",
+        "",
+        "| concurrency | dialogues | dialogues/min | ideal | % of ideal | client CPU ms/call "
+        "| × concurrency 1 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    base = [r["measured"] for r in results[1]]
+    for c, rs in results.items():
+        lines.append(
+            f"| {c} | {rs[0]['dialogues']} | {_spread([r['measured'] for r in rs], '.1f')} | "
+            f"{statistics.median(r['ideal'] for r in rs):.1f} | "
+            f"{_spread([r['pct'] for r in rs], '.1f')}% | "
+            f"{_spread([r['cpu_ms'] for r in rs], '.2f')} | "
+            f"{_spread([r['measured'] / b for r, b in zip(rs, base, strict=True)], '.1f')}× |"
+        )
+    return lines
+
+
+def embedded_section(runs: int, folder: Path, turns: int = TURNS) -> list[str]:
+    sizes = {1: 2, 8: 8, 16: 16}
+    results = _repeat(runs, EMBEDDED_LEVELS, lambda c: embedded_run(c, sizes[c], folder, turns))
+    base = [r["measured"] for r in results[1]]
+    lines = [
+        f"Embedded SmolLM2-135M (CPU, float32), {turns} seeker turns, likelihood counselor; "
+        "2, 8 and 16 dialogues at concurrency 1, 8 and 16. "
+        "Concurrent dialogues share one continuous batch: requests join between decoding "
+        "steps and leave when done. Rows/step = mean rows per decoding step. × c=1 is the "
+        "ratio to concurrency 1 in the same round. CPU s/dialogue is this process's CPU time "
+        "per dialogue: the less a busy machine blurs it, the better it compares.",
+        "",
+        "| concurrency | dialogues | dialogues/min | × c=1 | generated tokens/s "
+        "| CPU s/dialogue | rows/step |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for c, rs in results.items():
+        lines.append(
+            f"| {c} | {rs[0]['dialogues']} | {_spread([r['measured'] for r in rs], '.2f')} | "
+            f"{_spread([r['measured'] / b for r, b in zip(rs, base, strict=True)], '.2f')}× | "
+            f"{_spread([r['tokens'] / r['wall'] for r in rs], '.1f')} | "
+            f"{_spread([r['cpu_per_dialogue'] for r in rs], '.1f')} | "
+            f"{_spread([r['rows_per_step'] for r in rs], '.1f')} |"
+        )
+    return lines
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer dialogues per setting")
+    parser.add_argument("--runs", type=int, default=2, help="rounds over every setting")
     parser.add_argument("--no-embedded", action="store_true", help="skip the embedded model")
+    parser.add_argument("--no-api", action="store_true", help="skip the API path")
+    parser.add_argument(
+        "--embedded-turns", type=int, default=TURNS, help="seeker turns per embedded dialogue"
+    )
+    parser.add_argument("--note", default="", help="a sentence on the machine's load")
     args = parser.parse_args()
-    rounds = 1 if args.quick else 2
     folder = Path(tempfile.mkdtemp(prefix="sweetiechat-bench-"))
-    rows = []
-    server = ServerProcess(LATENCY)
-    try:
-        server_run(server, 4, 4, folder / "warmup")  # imports, connection pools
-        for c in (1, 16, 64):
-            rows.append(server_run(server, c, max(2, rounds * c), folder))
-            r = rows[-1]
-            print(
-                f"concurrency {c:>2}: {r['measured']:8.1f} dialogues/min "
-                f"(ideal {r['ideal']:8.1f}, {100 * r['measured'] / r['ideal']:.1f}%)"
-            )
-    finally:
-        server.stop()
-    sequential = rows[0]["measured"]
-    lines = [
-        "## Generation throughput (`benchmarks/generation_throughput.py`)",
-        "",
-        f"Measured on {machine()}. The OpenAI-compatible test server, in its own process on "
-        "127.0.0.1 (`python -m sweetiechat.testing`), answers every request "
-        f"after {int(LATENCY * 1000)} ms; each dialogue has {TURNS} seeker turns "
-        f"({rows[0]['calls']:.0f} model calls: scenario, profile, seeker, prompted counselor, "
-        "supporter). Ideal = concurrency × 60 s / (calls per dialogue × latency).",
-        "",
-        "| concurrency | dialogues | wall (s) | dialogues/min | ideal | % of ideal "
-        "| × sequential |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['concurrency']} | {r['dialogues']} | {r['wall']:.1f} | {r['measured']:.1f} | "
-            f"{r['ideal']:.1f} | {100 * r['measured'] / r['ideal']:.1f}% | "
-            f"{r['measured'] / sequential:.1f}× |"
-        )
+    head = (
+        f"Measured on {machine()}, {args.runs} rounds; each cell is the median with the "
+        f"spread (min–max) over the rounds. {args.note}"
+    ).strip()
+    if not args.no_api:
+        api = api_section(args.runs, folder)
+        title = "## Generation throughput (`benchmarks/generation_throughput.py`)"
+        update_section("generation", "\n".join([title, "", head, "", *api]))
+        print("\n".join(api))
     if not args.no_embedded:
-        erows = []
-        for c in (1, 8):
-            erows.append(embedded_run(c, 2 if c == 1 else 8, folder))
-            e = erows[-1]
-            print(f"embedded concurrency {c}: {e['measured']:.2f} dialogues/min")
-        lines += [
-            "",
-            f"Embedded SmolLM2-135M (CPU, this machine), {TURNS} seeker turns, likelihood "
-            "counselor; concurrent dialogues share one model and are batched:",
-            "",
-            "| concurrency | dialogues | wall (s) | dialogues/min | generated tokens/s | × c=1 |",
-            "|---|---|---|---|---|---|",
-        ]
-        for e in erows:
-            lines.append(
-                f"| {e['concurrency']} | {e['dialogues']} | {e['wall']:.1f} | "
-                f"{e['measured']:.2f} | {e['tokens'] / e['wall']:.1f} | "
-                f"{e['measured'] / erows[0]['measured']:.2f}× |"
-            )
-    update_section("generation", "\n".join(lines))
-    print("\n".join(lines))
+        embedded = embedded_section(args.runs, folder, args.embedded_turns)
+        update_section("generation-embedded", "\n".join([head, "", *embedded]))
+        print("\n".join(embedded))
 
 
 if __name__ == "__main__":
