@@ -15,6 +15,7 @@ layer ``"language"``), so a person is asked about safety rather than missed.
 
 from __future__ import annotations
 
+import os
 import re
 import warnings
 from collections.abc import Sequence
@@ -332,8 +333,13 @@ _DEFAULT: RiskDetector | None = None
 
 
 def default_detector() -> RiskDetector:
-    """The shared detector (patterns + the semantic layer when installed), built once."""
+    """The shared detector (patterns + the semantic layer when installed), built once.
+
+    ``SWEETIECHAT_SAFETY_SEMANTIC=off`` in the environment makes it patterns-only (no MiniLM
+    load, about 10 s per process): for quick runs and tests that do not measure safety.
+    """
     global _DEFAULT
     if _DEFAULT is None:
-        _DEFAULT = RiskDetector()
+        mode = os.environ.get("SWEETIECHAT_SAFETY_SEMANTIC", "auto").strip().lower()
+        _DEFAULT = RiskDetector(semantic=False if mode in ("0", "off", "false", "no") else "auto")
     return _DEFAULT
