@@ -53,12 +53,14 @@ def test_patterns_catch_explicit_risk_with_its_category(patterns, text, category
     assert result.score == 1.0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("text", FIGURATIVE)
 def test_figurative_speech_does_not_fire_on_any_layer(patterns, full, text):
     assert not patterns.assess(text).risk
     assert not full.assess(text).risk, full.assess(text)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "text",
     [
@@ -77,6 +79,7 @@ def test_semantic_layer_catches_indirect_wording(patterns, full, text):
     assert 0.0 < result.score <= 1.0
 
 
+@pytest.mark.slow
 def test_context_turns_change_the_reading(full):
     alone = full.assess("I bought a rope last week.")
     after = full.assess("I bought a rope last week.", context=["I want it all to stop."])
@@ -88,6 +91,7 @@ def test_context_turns_change_the_reading(full):
     assert not full.assess("Thank you, I'll call my sister.", context=["I want to die."]).risk
 
 
+@pytest.mark.slow
 def test_bad_input_gives_clear_results(full):
     empty = full.assess("   ")
     assert (empty.risk, empty.layer, empty.note) == (False, "empty", "empty message")
@@ -102,6 +106,7 @@ def test_bad_input_gives_clear_results(full):
     assert looks_english("ok") and looks_english("I'm so tired of everything")
 
 
+@pytest.mark.slow
 def test_assess_many_matches_assess(full):
     texts = ["I want to die.", "My dog is sick.", "", "I bought a rope."]
     contexts = [[], [], [], ["I want it all to stop."]]
