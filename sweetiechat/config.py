@@ -200,6 +200,11 @@ class GenerationConfig(BaseModel):
     the built-ins. Give every shard of a run the same one."""
     prompts_dir: str | None = None
     """A folder of prompt files overriding the built-in ones."""
+    crisis_locale: str | None = None
+    """Whose crisis lines the supporter points to when a seeker is at risk, e.g. ``"en-GB"``
+    (default: the resources file's default, US). See docs/safety.md."""
+    crisis_resources: str | None = None
+    """A crisis-resources JSON file of the shipped file's shape (default: the shipped one)."""
     prices: dict[str, tuple[float, float]] = Field(default_factory=dict)
 
     @model_validator(mode="after")

@@ -17,6 +17,7 @@ from sweetiechat.backends.replicas import Replicated
 from sweetiechat.backends.wrappers import Metered, RateLimited, Retrying, UsageLedger
 from sweetiechat.config import ROLES, GenerationConfig, RoleConfig
 from sweetiechat.errors import ConfigError
+from sweetiechat.safety import SafetyGuard
 
 __all__ = ["Team", "build_backend", "build_team", "preflight"]
 
@@ -150,6 +151,7 @@ def build_team(config: GenerationConfig, ledger: UsageLedger | None = None) -> T
         "window": config.window,
         "max_sentences": config.max_sentences,
     }
+    guard = SafetyGuard(locale=config.crisis_locale, resources_file=config.crisis_resources)
     c = config.counselor_config()
     counselor: CounselorAgent | None
     if c.kind == "none":
@@ -187,9 +189,9 @@ def build_team(config: GenerationConfig, ledger: UsageLedger | None = None) -> T
             )
     supporter: SupporterAgent | FreeSupporterAgent
     if counselor is None:
-        supporter = FreeSupporterAgent(backends["supporter"], **common)
+        supporter = FreeSupporterAgent(backends["supporter"], safety=guard, **common)
     else:
-        supporter = SupporterAgent(backends["supporter"], **common)
+        supporter = SupporterAgent(backends["supporter"], safety=guard, **common)
     return Team(
         seeker=SeekerAgent(backends["seeker"], **common),
         supporter=supporter,
@@ -212,6 +214,7 @@ def preflight(config: GenerationConfig, timeout: float = 5.0) -> None:
 
     from sweetiechat.backends.local import embedded_model_dir, require_local
 
+    SafetyGuard(locale=config.crisis_locale, resources_file=config.crisis_resources)  # file ok
     checked: set[str] = set()
     uses_embedded = False
     roles = [(r, config.role(r)) for r in ROLES]

@@ -108,7 +108,7 @@ def cli(*args, env=None, **kw):
     )
 
 
-def wait_for_lines(path, count, proc, timeout=60.0):
+def wait_for_lines(path, count, proc, timeout=240.0):  # a loaded machine loads models slowly
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if path.exists() and path.read_bytes().count(b"\n") >= count:

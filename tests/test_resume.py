@@ -205,3 +205,21 @@ def test_the_default_openai_endpoint_is_checked_before_any_work(tmp_path):
     assert f"cannot reach http://127.0.0.1:{port}/v1" in r.stderr
     assert "default OpenAI endpoint" in r.stderr and "seeker" in r.stderr
     assert "sk-dummy" not in r.stderr
+
+
+def test_the_crisis_locale_reaches_the_supporter_and_an_unknown_one_fails_early(tmp_path):
+    from sweetiechat.factory import build_team, preflight
+
+    cfg = GenerationConfig.model_validate(
+        {
+            "crisis_locale": "en-GB",
+            "defaults": {"backend": "openai", "model": "m", "base_url": "http://x/v1"},
+        }
+    )
+    team = build_team(cfg)
+    assert team.supporter.safety is not None
+    assert team.supporter.safety.crisis_resources.emergency == "999"
+    assert "crisis_locale" in cfg.data_signature()  # another locale is another run
+    bad = cfg.model_copy(update={"crisis_locale": "xx-YY"})
+    with pytest.raises(ConfigError, match="no crisis resources for locale 'xx-YY'"):
+        preflight(bad)

@@ -197,6 +197,11 @@ def generate(
     max_turns: int | None = typer.Option(None, "--max-turns", help="Seeker turns at most."),
     min_turns: int | None = typer.Option(None, "--min-turns", help="Seeker turns at least."),
     show: int = typer.Option(0, "--show", help="Print this many dialogues at the end."),
+    crisis_locale: str | None = typer.Option(
+        None,
+        "--crisis-locale",
+        help="Crisis lines the supporter points to (en-US, en-GB, en-IE, en-CA, en-AU, en-NZ).",
+    ),
     shard_text: str | None = typer.Option(
         None,
         "--shard",
@@ -251,6 +256,7 @@ def generate(
         max_seeker_turns=max_turns,
         min_seeker_turns=min_turns,
         seed_pools=str(seed_pools) if seed_pools else None,
+        crisis_locale=crisis_locale,
     )
     urls = list(base_url or [])
     config = _overrides(
