@@ -213,7 +213,12 @@ def test_the_crisis_locale_reaches_the_supporter_and_an_unknown_one_fails_early(
     cfg = GenerationConfig.model_validate(
         {
             "crisis_locale": "en-GB",
-            "defaults": {"backend": "openai", "model": "m", "base_url": "http://x/v1"},
+            "defaults": {
+                "backend": "openai",
+                "model": "m",
+                "base_url": "http://x/v1",
+                "api_key_env": "",
+            },
         }
     )
     team = build_team(cfg)
