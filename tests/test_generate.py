@@ -309,3 +309,29 @@ def test_two_runs_in_one_process_share_nothing_stale(tmp_path):
         second = generate_dialogues(2, tmp_path / "b.jsonl", cfg)
     assert first.written == second.written == 2
     assert not first.failures and not second.failures
+
+
+def test_progress_counts_utterances_while_dialogues_run(tmp_path):
+    import asyncio
+
+    from sweetiechat.generate import RunState, agenerate_dialogues
+
+    state = RunState(requested=2)
+    seen: list[tuple[int, int]] = []
+
+    async def run(url):
+        async def watch():
+            while True:
+                seen.append((state.live_turns, state.written))
+                await asyncio.sleep(0.01)
+
+        watcher = asyncio.create_task(watch())
+        config = server_config(url, concurrency=2, max_seeker_turns=2, min_seeker_turns=2)
+        await agenerate_dialogues(2, tmp_path / "out.jsonl", config, state=state)
+        watcher.cancel()
+
+    with OpenAITestServer(latency=0.05) as server:
+        asyncio.run(run(server.base_url))
+    assert state.live_turns == state.turns == 6
+    assert any(live > 0 and written == 0 for live, written in seen)  # before any dialogue ends
+    assert state.last_utterance.startswith("Seeker: ")
