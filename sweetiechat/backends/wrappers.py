@@ -270,6 +270,8 @@ class UsageLedger:
     models: dict[str, ModelUsage] = field(default_factory=dict)
     retries: int = 0
     errors: int = 0
+    failovers: int = 0
+    """Times a replica was taken out (see :class:`~sweetiechat.backends.replicas.Replicated`)."""
 
     def price(self, model: str, prompt: int, completion: int) -> float:
         """Cost of one call; 0 for a model without a known price."""
