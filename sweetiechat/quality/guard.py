@@ -10,6 +10,8 @@ of a dialogue into ``meta.safety`` through :data:`SAFETY_EVENTS`.
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -22,6 +24,8 @@ from sweetiechat.quality.risk import RiskAssessment, RiskDetector, default_detec
 from sweetiechat.types import Turn
 
 __all__ = ["SAFETY_EVENTS", "SafetyGuard", "dialogue_safety_meta"]
+
+_ENCODER_LOCK = threading.Lock()
 
 #: The safety events of the dialogue being played (set by the conversation; ``None`` outside).
 SAFETY_EVENTS: ContextVar[list[dict[str, Any]] | None] = ContextVar(
@@ -94,8 +98,18 @@ class SafetyGuard:
     async def aassess_for_reply(
         self, turns: Sequence[Turn]
     ) -> tuple[RiskAssessment, RiskAssessment]:
-        """:meth:`assess_for_reply` inside an event loop (awaits the detector's model check)."""
-        return _pick(await self._detector().aassess_turns(turns))
+        """:meth:`assess_for_reply` inside an event loop. The encoder runs in a worker thread
+        (one at a time), so concurrent dialogues keep going while it works; with a model
+        check configured, that check is awaited on the loop."""
+        detector = self._detector()
+        if getattr(detector, "model", None) is not None:
+            return _pick(await detector.aassess_turns(turns))
+
+        def assess() -> list[RiskAssessment]:
+            with _ENCODER_LOCK:  # tokenizers and torch modules are not shared across threads
+                return detector.assess_turns(turns)
+
+        return _pick(await asyncio.to_thread(assess))
 
     def instruction(self, assessment: RiskAssessment) -> str:
         """The lines added to the supporter's instructions ("" without risk)."""
