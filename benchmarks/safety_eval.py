@@ -3,7 +3,11 @@
 regular-expression list sweetiechat used before (15 patterns), and messages per second.
 Writes the tables into docs/safety.md and a chart into docs/safety_eval.png.
 
-    python benchmarks/safety_eval.py [--repeats 3] [--no-write]
+Also measures the false-alarm side on real, ordinary emotional-support text: the share of
+ESConv seeker turns flagged, each read in context (with the seeker's earlier turns), as the
+generator reads them.
+
+    python benchmarks/safety_eval.py [--repeats 3] [--no-write] [--esconv PATH]
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from sweetiechat.quality.semantic import SemanticLayer
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "benchmarks" / "data" / "crisis_eval.jsonl"
 DOC = ROOT / "docs" / "safety.md"
+ESCONV = Path("/work/shared/data/esconv/test.json")
 CATEGORIES = ["suicidal_ideation", "self_harm", "harm_from_others", "means_request"]
 
 #: The list sweetiechat/safety.py used before the layered detector (the baseline).
@@ -130,12 +135,49 @@ def speed(rows: Sequence[dict], repeats: int) -> dict[str, list[float]]:
     return out
 
 
+def esconv_flags(path: Path, semantic: SemanticLayer) -> dict[str, object]:
+    """Flag rate of the full detector on the seeker turns of an ESConv split, in context."""
+    from collections import Counter
+
+    from sweetiechat.io import read_dialogues
+
+    texts: list[str] = []
+    contexts: list[list[str]] = []
+    dialogues = 0
+    for dialogue in read_dialogues(path):
+        dialogues += 1
+        seeker = [t.text for t in dialogue.turns if t.role == "seeker"]
+        texts.extend(seeker)
+        contexts.extend(seeker[:i] for i in range(len(seeker)))
+    det = RiskDetector(semantic=semantic)
+    t, c = time.perf_counter(), time.process_time()
+    out = det.assess_many(texts, contexts)
+    wall, cpu = time.perf_counter() - t, time.process_time() - c
+    flagged = [a for a in out if a.risk]
+    flagged_dialogues = 0
+    i = 0
+    for dialogue in read_dialogues(path):
+        n = sum(t.role == "seeker" for t in dialogue.turns)
+        flagged_dialogues += any(a.risk for a in out[i : i + n])
+        i += n
+    return {
+        "dialogues": dialogues,
+        "turns": len(texts),
+        "flagged": len(flagged),
+        "flagged_dialogues": flagged_dialogues,
+        "by_category": Counter(a.category for a in flagged),
+        "by_layer": Counter(a.layer for a in flagged),
+        "msgs_per_s": len(texts) / wall,
+        "cpu_ms": 1000 * cpu / len(texts),
+    }
+
+
 def fmt(values: list[float]) -> str:
     """Median (min-max)."""
     return f"{statistics.median(values):,.0f} ({min(values):,.0f}-{max(values):,.0f})"
 
 
-def report(rows: list[dict], repeats: int) -> str:
+def report(rows: list[dict], repeats: int, esconv: Path | None = None) -> str:
     """Run everything and return the markdown."""
     semantic = SemanticLayer()
     results = {}
@@ -191,6 +233,23 @@ def report(rows: list[dict], repeats: int) -> str:
         "per message (machine-independent figure: about 2-4 MiniLM sentence embeddings per "
         "message).",
     ]
+    if esconv is not None and esconv.exists():
+        es = esconv_flags(esconv, semantic)
+        cats = ", ".join(f"{k} {v}" for k, v in sorted(es["by_category"].items()))  # type: ignore[attr-defined]
+        layers = ", ".join(f"{k} {v}" for k, v in sorted(es["by_layer"].items()))  # type: ignore[attr-defined]
+        lines += [
+            "",
+            f"Flags on ordinary support text: ESConv `{esconv.name}`, every seeker turn read "
+            "with the seeker's earlier turns (as `generate` reads them), full detector:",
+            "",
+            "| turns | flagged | flag rate | dialogues with a flag | by category | by layer |",
+            "|---|---|---|---|---|---|",
+            f"| {es['turns']:,} | {es['flagged']} | {es['flagged'] / es['turns']:.1%} | "  # type: ignore[operator]
+            f"{es['flagged_dialogues']} of {es['dialogues']} | {cats} | {layers} |",
+            "",
+            f"({es['msgs_per_s']:.0f} messages/s, {es['cpu_ms']:.1f} ms CPU per message on "
+            "this run.)",
+        ]
     return "\n".join(lines), results
 
 
@@ -219,9 +278,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument(
+        "--esconv",
+        type=Path,
+        default=ESCONV,
+        help="an ESConv split whose seeker turns are checked for false alarms (skipped when "
+        "missing)",
+    )
     args = parser.parse_args()
     rows = load()
-    markdown, results = report(rows, args.repeats)
+    markdown, results = report(rows, args.repeats, args.esconv)
     print(markdown)
     if not args.no_write:
         update_section("safety-eval", markdown, doc=DOC)

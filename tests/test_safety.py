@@ -164,3 +164,36 @@ def test_resources_errors_are_clear(tmp_path):
         load_resources(missing)
     with pytest.raises(ConfigError, match="cannot read"):
         load_resources(tmp_path / "absent.json")
+
+
+#: Ordinary support-chat turns, read in order as one seeker's dialogue. Before the fix, MiniLM
+#: put many of them near risk prototypes ("I haven't even told my wife yet." scored 0.74 as
+#: harm_from_others) and every later reply turned into a crisis protocol.
+ORDINARY_DIALOGUE = [
+    "Hi, I've had a rough week and wanted someone to talk to.",
+    "I lost my job on Monday and I haven't even told my wife yet.",
+    "She's been stressed about money already and I don't want to worry her.",
+    "I wish I could just fix it before she finds out.",
+    "I hadn't thought of that.",
+    "How do you do it, talking about hard things with a partner?",
+    "My brother lied to me about the loan and now he won't answer my calls.",
+    "I'm scared to bring it up with my parents too.",
+    "I've been waking up at 3am and can't get back to sleep.",
+    "I think I'll try writing down what I want to say first.",
+    "I'm going to get ready and go for a walk to clear my head.",
+    "Thank you so much, this really helped. Stay safe, goodbye!",
+]
+
+
+@pytest.mark.slow
+def test_ordinary_conversation_does_not_fire_in_context(full):
+    results = full.assess_many(
+        ORDINARY_DIALOGUE, [ORDINARY_DIALOGUE[:i] for i in range(len(ORDINARY_DIALOGUE))]
+    )
+    fired = [
+        (t, a.category, a.layer) for t, a in zip(ORDINARY_DIALOGUE, results, strict=True) if a.risk
+    ]
+    assert not fired
+    # the danger cue that the wife example lacks still lets real danger through
+    threat = full.assess("My husband said he'd make me pay if I told anyone, I'm scared of him.")
+    assert threat.risk and threat.category == "harm_from_others", threat

@@ -13,7 +13,18 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["CUES", "FIGURATIVE", "PATTERNS", "has_cue", "match_patterns", "strip_figurative"]
+__all__ = [
+    "CUES",
+    "FIGURATIVE",
+    "HARM_CUES",
+    "PATTERNS",
+    "TOPIC_CUES",
+    "has_cue",
+    "has_harm_cue",
+    "has_topic_cue",
+    "match_patterns",
+    "strip_figurative",
+]
 
 _I = re.IGNORECASE
 
@@ -126,6 +137,45 @@ CUES = re.compile(
     _I,
 )
 
+#: Danger words a ``harm_from_others`` verdict of the semantic layer needs: violence, threats,
+#: abuse, fear for one's safety. Without one, "I haven't told my wife yet" is no danger.
+HARM_CUES = re.compile(
+    r"\b(?:threat\w*|hit(?:s|ting)?|beat(?:s|en|ing)?|kill\w*|hurt\w*|harm\w*|abus\w*|"
+    r"violen\w*|afraid|scared|terrified|frightened|fear\w*|unsafe|safe|stalk\w*|strangl\w*|"
+    r"chok\w*|punch\w*|slap\w*|kick\w*|knife|gun|weapon|attack\w*|rap(?:e|ed|ing)|assault\w*|"
+    r"locks? me|locked me|push(?:es|ed)? me|shov\w*|bruis\w*|injur\w*|blackmail\w*|"
+    r"forc(?:e|es|ed|ing) me|grabb?\w*|choked|police|escape|run away|my body|"
+    r"danger\w*|find me|make me pay|or else|if i (?:tell|leave|go))\b",
+    _I,
+)
+
+#: Topic words a semantic ``suicidal_ideation`` or ``self_harm`` verdict needs somewhere in the
+#: message: death, life, ending, leaving, means, plans, burden, pain, the body. Broad on
+#: purpose (indirect wording passes); it stops MiniLM matching generic sentences such as
+#: "I hadn't thought of that" or "I wish I could" with the prototypes' sentence shapes.
+TOPIC_CUES = {
+    "suicidal_ideation": re.compile(
+        r"\b(?:di(?:e|es|ed)|dying|dead|death|deadly|kill\w*|suicid\w*|liv(?:e|es|ing)|life|"
+        r"lives|alive|exist\w*|end(?:s|ed|ing)?|gone|go away|leav\w*|left|wake|sleep\w*|asleep|"
+        r"burden\w*|better off|goodbyes?|bye|farewell|pills?|meds|tablets|rope|noose|jump\w*|"
+        r"bridge|roof|edge|ledge|cliff|gun|knife|blade|drown\w*|overdos\w*|plan\w*|ready|"
+        r"decided|done|over|stop\w*|anymore|any more|disappear\w*|vanish\w*|last|funeral|"
+        r"grave|matter\w*|point\w*|forever|tonight|tomorrow|notes?|letters?|belongings|"
+        r"things away|miss me|without me|pain\w*|escape|way out|give up|giving up|quit\w*|"
+        r"tired|go on|keep going|carry(?:ing)? on|hopeless\w*|never|no one|nobody|"
+        r"here|affairs|(?:my|a|the) will|pets?|cat|dog|born|rest|peace\w*|finish\w*|through with|"
+        r"remember me|hit me|run over|accident|happen to me|do it|go through|possessions|"
+        r"something of mine|(?:giv\w*|gave|hand\w*) (?:\w+ ){0,3}(?:away|out))\b",
+        _I,
+    ),
+    "self_harm": re.compile(
+        r"\b(?:hurt\w*|harm\w*|cut\w*|blades?|razors?|burn\w*|scars?|bleed\w*|blood\w*|skin|"
+        r"arms?|wrists?|thighs?|legs?|punish\w*|pain\w*|bruis\w*|hit\w*|scratch\w*|sharp|"
+        r"relaps\w*|sleeves|starv\w*|eat\w*|hair|body|injur\w*|wounds?|physical\w*|sh)\b",
+        _I,
+    ),
+}
+
 _COMPILED = {cat: [re.compile(p, _I) for p in pats] for cat, pats in PATTERNS.items()}
 
 
@@ -147,6 +197,18 @@ def match_patterns(text: str) -> tuple[str, str] | None:
             if found:
                 return category, found.group(0).strip()
     return None
+
+
+def has_topic_cue(category: str, text: str) -> bool:
+    """True when ``text`` holds a topic word of ``category`` (always true for categories
+    without a list)."""
+    pattern = TOPIC_CUES.get(category)
+    return pattern is None or bool(pattern.search(strip_figurative(text)))
+
+
+def has_harm_cue(text: str) -> bool:
+    """True when ``text`` names violence, a threat, abuse or fear for one's safety."""
+    return bool(HARM_CUES.search(strip_figurative(text)))
 
 
 def has_cue(text: str) -> bool:

@@ -23,8 +23,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from sweetiechat._async import run_sync
-from sweetiechat.quality.patterns import has_cue, match_patterns
-from sweetiechat.quality.semantic import CATEGORIES, SemanticLayer, semantic_available
+from sweetiechat.quality.patterns import has_cue, has_harm_cue, has_topic_cue, match_patterns
+from sweetiechat.quality.semantic import (
+    CATEGORIES,
+    SemanticLayer,
+    semantic_available,
+    spell_out,
+)
 from sweetiechat.types import Turn
 
 if TYPE_CHECKING:
@@ -189,13 +194,22 @@ class RiskDetector:
         if todo and self.semantic is not None:
             scored = self.semantic.score_many([texts[i][: self.max_chars] for i in todo])
             for i, (scores, unit) in zip(todo, scored, strict=True):
-                out[i] = self._from_scores(scores, unit, len(texts[i]) > self.max_chars)
+                out[i] = self._from_scores(scores, unit, texts[i])
         return [o if o is not None else _NONE for o in out]
 
-    def _from_scores(self, scores: dict[str, float], unit: str, cut: bool) -> RiskAssessment:
+    def _from_scores(self, scores: dict[str, float], unit: str, text: str) -> RiskAssessment:
+        cut = len(text) > self.max_chars
         risk_score = 1.0 - scores["none"]
         category = cast(RiskCategory, max(CATEGORIES[:-1], key=lambda c: scores[c]))
         note = f"only the first {self.max_chars} characters were embedded" if cut else None
+        plain = spell_out(text[: self.max_chars])
+        if category == "harm_from_others" and not has_harm_cue(plain):
+            # MiniLM puts any sentence about a partner or parent near this category; without
+            # a word of violence, threat or fear it is an ordinary relationship message.
+            risk_score = 0.0
+        elif not has_topic_cue(category, plain):
+            # a generic sentence ("I wish I could.") that only shares a prototype's shape
+            risk_score = 0.0
         if risk_score >= self.threshold:
             return RiskAssessment(
                 True,

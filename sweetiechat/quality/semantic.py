@@ -26,6 +26,10 @@ __all__ = ["CATEGORIES", "SemanticLayer", "semantic_available", "spell_out", "sp
 
 #: The detector's categories; ``none`` last.
 CATEGORIES = ("suicidal_ideation", "self_harm", "harm_from_others", "means_request", "none")
+#: Per-category floors below :attr:`SemanticLayer.min_similarity`: ``harm_from_others`` is
+#: worded very indirectly ("no one will ever find me") and its verdicts also need a danger
+#: word (:data:`sweetiechat.quality.patterns.HARM_CUES`), so a lower floor stays precise.
+MIN_SIMILARITY_FOR = {"harm_from_others": 0.3}
 _REAL_WORD = re.compile(r"(?<![^\W\d_])[^\W\d_]{1,25}(?![^\W\d_])")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+|(?<=,)\s+(?=(?:and|but|so|because) )")
 
@@ -132,8 +136,13 @@ class SemanticLayer:
         prototypes: category -> example sentences; default :data:`PROTOTYPES`.
         k: how many most similar prototypes are averaged per category.
         temperature: softmax sharpness over the categories' similarities.
-        min_similarity: a sentence less similar than this to every risk prototype (mean of
-            its ``k`` best) counts as no risk, however the softmax comes out.
+        min_similarity: a sentence less similar than this to its closest risk category
+            (mean of the ``k`` best prototypes) counts as no risk, however the softmax comes
+            out. 0.4, chosen on the development half and on ESConv's validation split: at
+            0.2 MiniLM put half of ESConv's ordinary seeker turns near some risk prototype.
+        margin: the closest risk category must beat ``none`` by this much similarity.
+        min_similarity_for: per-category floors overriding ``min_similarity``
+            (default :data:`MIN_SIMILARITY_FOR`).
         max_units: at most this many sentences of one message are embedded.
         cache_size: embeddings of this many recent sentences are kept.
         threads: torch threads while encoding (restored after). One thread is the fastest
@@ -148,7 +157,9 @@ class SemanticLayer:
         *,
         k: int = 3,
         temperature: float = 25.0,
-        min_similarity: float = 0.2,
+        min_similarity: float = 0.4,
+        margin: float = 0.0,
+        min_similarity_for: Mapping[str, float] | None = None,
         max_units: int = 64,
         cache_size: int = 20_000,
         threads: int | None = 1,
@@ -158,6 +169,10 @@ class SemanticLayer:
         self.k = k
         self.temperature = temperature
         self.min_similarity = min_similarity
+        self.margin = margin
+        self.min_similarity_for = dict(
+            MIN_SIMILARITY_FOR if min_similarity_for is None else min_similarity_for
+        )
         self.max_units = max_units
         self.cache_size = cache_size
         self.threads = threads
@@ -245,7 +260,10 @@ class SemanticLayer:
         logits -= logits.max(axis=1, keepdims=True)
         e = np.exp(logits)
         probs = e / e.sum(axis=1, keepdims=True)
-        weak = stacked[:, :-1].max(axis=1) < self.min_similarity
+        floors = np.array([self.min_similarity_for.get(c, self.min_similarity) for c in CATEGORIES])
+        best = stacked[:, :-1].argmax(axis=1)
+        best_risk = stacked[np.arange(len(stacked)), best]
+        weak = (best_risk < floors[best]) | (best_risk - stacked[:, -1] < self.margin)
         probs[weak] = np.eye(len(CATEGORIES))[-1]
         return probs
 
