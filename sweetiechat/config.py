@@ -51,7 +51,16 @@ else:  # pragma: no cover
 #: Setting names that hold secrets: ``api_key``, ``access_token``, ``client_secret`` ... but not
 #: ``max_tokens`` or ``tokens_per_minute`` (settings, not secrets) or ``api_key_env`` (a name).
 _SECRET_NAME = re.compile(
-    r"(^|_)(api_?key|key|secret|password|passwd|token|auth|credentials?)($|_)", re.IGNORECASE
+    r"(^|[_-])(api[_-]?key|key|secret|password|passwd|token|auth|authorization|bearer|"
+    r"credentials?|cookie)($|[_-])",
+    re.IGNORECASE,
+)
+#: Values that look like keys wherever they appear (``sk-...``, ``Bearer ...``), and
+#: credentials inside URLs (``https://user:pass@host``, ``?api-key=...``).
+_SECRET_VALUE = re.compile(
+    r"((sk|pk|rk|key|hf|gsk|xai)[-_][A-Za-z0-9_\-*]{6,}|Bearer\s+\S+"
+    r"|(?<=://)[^/@\s]+:[^/@\s]+(?=@)|(?<=[?&])(api[-_]?key|key|token|access_token)=[^&\s]+)",
+    re.IGNORECASE,
 )
 
 #: Role settings that say where and how fast a model is reached, not what it generates: they
@@ -290,13 +299,16 @@ class GenerationConfig(BaseModel):
 
 
 def _scrub(node: Any) -> Any:
-    """``node`` with the values of secret-named keys replaced by ``"[redacted]"``."""
+    """``node`` with the values of secret-named keys (``api_key``, ``Authorization``,
+    ``x-api-key`` ...) replaced by ``"[redacted]"``, and key-like text in other values too."""
     if isinstance(node, dict):
         return {
-            k: "[redacted]" if _SECRET_NAME.search(k) and k != "api_key_env" else _scrub(v)
+            k: "[redacted]" if _SECRET_NAME.search(str(k)) and k != "api_key_env" else _scrub(v)
             for k, v in node.items()
         }
-    return [_scrub(v) for v in node] if isinstance(node, list) else node
+    if isinstance(node, list):
+        return [_scrub(v) for v in node]
+    return _SECRET_VALUE.sub("[redacted]", node) if isinstance(node, str) else node
 
 
 def signature_changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:

@@ -26,7 +26,7 @@ from sweetiechat.backends.wrappers import ModelUsage, UsageLedger
 from sweetiechat.config import GenerationConfig
 from sweetiechat.errors import ConfigError
 from sweetiechat.generate import RunState, agenerate_dialogues, check_output, run_folder
-from sweetiechat.pools import SeedPools
+from sweetiechat.pools import PROFILES_FILE, SCENARIOS_FILE, SeedPools
 from sweetiechat.shards import MergeReport, Shard, merge_shards
 
 __all__ = ["RayRun", "ShardResult", "import_ray", "run_on_ray", "shard_output"]
@@ -181,14 +181,21 @@ def run_on_ray(
         raise ConfigError(f"--shards {shards}: ask for at least 1")
     parts = [Shard(k, shards) for k in range(1, shards + 1)]
     outputs = [shard_output(out, s) for s in parts]
-    for path, part in zip(outputs, parts, strict=True):
-        check_output(path, config, resume, part)  # nothing is overwritten by accident
     if out.exists() and out.stat().st_size > 0 and not resume:
         raise ConfigError(f"{out} already exists; pass --resume to continue, or another -o")
     if config.seed_pools is None:  # one starting pool for every shard
         folder = run_folder(out)
+        if not resume:
+            for name in (SCENARIOS_FILE, PROFILES_FILE):
+                (folder / name).unlink(missing_ok=True)
         SeedPools(folder, seed_dialogues=config.seed_dialogues).close()
         config = config.model_copy(update={"seed_pools": str(folder)})
+    for path, part in zip(outputs, parts, strict=True):
+        check_output(path, config, resume, part)  # nothing is overwritten by accident
+        (run_folder(path) / "attempts").unlink(missing_ok=True)  # counts this run's tries
+        if not resume:  # a new run: no shard reuses pools an earlier run left behind
+            for name in (SCENARIOS_FILE, PROFILES_FILE):
+                (run_folder(path) / name).unlink(missing_ok=True)
     if not ray.is_initialized():
         _check_reachable(address)
         try:
@@ -214,7 +221,7 @@ def run_on_ray(
         if on_progress:
             on_progress({str(p): _lines(o) for p, o in zip(parts, outputs, strict=True)})
     results.sort(key=lambda r: int(r.shard.split("/")[0]))
-    state = _combine(results, config)
+    state = _combine(results, config, started)
     state.wall_s = time.perf_counter() - started
     missing = any(r.failures for r in results) or state.interrupted
     merged = None if missing else merge_shards(out, list(outputs))
@@ -237,9 +244,9 @@ def _check_reachable(address: str | None) -> None:
         ) from None
 
 
-def _combine(results: list[ShardResult], config: GenerationConfig) -> RunState:
+def _combine(results: list[ShardResult], config: GenerationConfig, started: float) -> RunState:
     ledger = UsageLedger(prices=config.all_prices())
-    state = RunState(requested=sum(r.requested for r in results), ledger=ledger)
+    state = RunState(requested=sum(r.requested for r in results), ledger=ledger, started=started)
     for r in results:
         state.skipped += r.skipped
         state.written += r.written

@@ -30,7 +30,7 @@ from sweetiechat.conversation import Conversation, attributed
 from sweetiechat.errors import ConfigError, UserError
 from sweetiechat.factory import Team, build_team
 from sweetiechat.io import JsonlWriter, existing_ids
-from sweetiechat.pools import SeedPools
+from sweetiechat.pools import PROFILES_FILE, SCENARIOS_FILE, SeedPools
 from sweetiechat.shards import Shard
 from sweetiechat.taxonomy import PROBLEM_TYPE_WEIGHTS, ProblemType
 from sweetiechat.types import Dialogue, DialogueMeta, Scenario, Usage
@@ -316,6 +316,9 @@ def _prepare_run(
     done = check_output(out, config, resume, shard)
     folder = run_folder(out)
     folder.mkdir(parents=True, exist_ok=True)
+    if not resume:  # a new run: pools left by an earlier run in this folder are not its pools
+        for name in (SCENARIOS_FILE, PROFILES_FILE):
+            (folder / name).unlink(missing_ok=True)
     settings = folder / "run.json"
     tmp = settings.with_name("run.json.tmp")
     record = {
@@ -388,10 +391,12 @@ async def agenerate_dialogues(
             )
             state.interrupted = not everything.done()
         finally:
-            everything.cancel()  # cancels the unfinished workers
+            for task in workers:  # the unfinished ones, also after one raised RunAborted
+                task.cancel()
             if waiter is not None:
                 waiter.cancel()
             outcomes = await asyncio.gather(everything, return_exceptions=True)
+            await asyncio.gather(*workers, return_exceptions=True)
             pools.close()
             if own_team:
                 await team.aclose()

@@ -68,6 +68,20 @@ def test_a_ray_run_gives_the_ids_of_a_single_process_run(local_ray, tmp_path):
     assert all(p.exists() for p in result.outputs)
 
 
+def test_a_ray_run_resumes_and_grows(local_ray, tmp_path):
+    from sweetiechat.distributed import run_on_ray
+
+    out = tmp_path / "grow.jsonl"
+    with OpenAITestServer() as server:
+        first = run_on_ray(4, out, config(server.base_url), shards=2, poll_s=0.1)
+        again = run_on_ray(6, out, config(server.base_url), shards=2, resume=True, poll_s=0.1)
+    assert first.state.written == 4
+    assert again.state.skipped == 4 and again.state.written == 2
+    assert all(r.attempt == 1 for r in again.shards)  # no worker died, none reported
+    assert again.state.turns_per_s < 1000  # counted over the run, not after it
+    assert [d.id for d in read_dialogues(out)] == [f"sc9-{i:06d}" for i in range(6)]
+
+
 def _shard_workers() -> list[int]:
     out = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout
     return [int(line.split()[0]) for line in out.splitlines() if "ray::_run_shard" in line]

@@ -228,3 +228,25 @@ def test_the_crisis_locale_reaches_the_supporter_and_an_unknown_one_fails_early(
     bad = cfg.model_copy(update={"crisis_locale": "xx-YY"})
     with pytest.raises(ConfigError, match="no crisis resources for locale 'xx-YY'"):
         preflight(bad)
+
+
+def test_headers_and_url_credentials_never_reach_run_settings():
+    cfg = GenerationConfig.model_validate(
+        {
+            "defaults": {"base_url": "https://user:hunter22@example.test/v1?api-key=abc123"},
+            "roles": {
+                "seeker": {
+                    "backend": "langchain",
+                    "provider": "m:C",
+                    "provider_kwargs": {
+                        "default_headers": {"Authorization": "Bearer tok", "x-api-key": "k9"},
+                        "model": "visible-model",
+                    },
+                }
+            },
+        }
+    )
+    text = json.dumps(cfg.signature()) + json.dumps(cfg.data_signature())
+    for secret in ("hunter22", "abc123", "Bearer tok", '"k9"'):
+        assert secret not in text
+    assert "visible-model" in text and "example.test" in text

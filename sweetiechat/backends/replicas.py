@@ -110,6 +110,8 @@ class Replicated:
         return min(order, key=lambda r: r.outstanding)
 
     def _eject(self, replica: Replica, err: BaseException) -> None:
+        if replica.ejected_until > self.clock():
+            return  # already out: the other requests in flight to it fail too, count once
         replica.ejections += 1
         replica.streak += 1
         replica.consecutive = 0

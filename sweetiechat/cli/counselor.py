@@ -154,8 +154,8 @@ def _validated(cls: Any, data: dict[str, Any]) -> Any:
     try:
         return cls.model_validate(data)
     except ValidationError as err:
-        field, message = first_problem(err, "settings")
-        raise UserError(f"setting {field}: {message}") from None
+        field, message = first_problem(err, "")
+        raise UserError(f"setting {field}: {message}" if field else message) from None
 
 
 def _resumed_config(out: Path, given: dict[str, Any], inputs: dict[str, Any]) -> Any:

@@ -259,6 +259,11 @@ def generate(
         crisis_locale=crisis_locale,
     )
     urls = list(base_url or [])
+    if urls and backend is None and base.defaults.backend == "embedded" and not base.roles:
+        raise typer.BadParameter(
+            "the roles run on the embedded model, which has no URL; add --backend openai",
+            param_hint="--base-url",
+        )
     config = _overrides(
         base, backend, urls[0] if len(urls) == 1 else urls or None, model, counselor
     )

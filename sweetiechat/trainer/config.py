@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sweetiechat.agents.classifier import ClassifierInput
 
@@ -69,9 +69,31 @@ class CounselorTrainConfig(BaseModel):
     """Evaluate on the validation split (and save a checkpoint) every N steps."""
     patience: int = Field(default=7, ge=0)
     """Stop after this many evaluations without improvement (0: never stop early)."""
-    metric: str | None = None
-    """What "improvement" means: ``eval_loss`` (lm default) or ``eval_macro_f1`` (classifier
-    default; also ``eval_accuracy``, ``eval_weighted_f1``)."""
+    metric: (
+        Literal[
+            "loss",
+            "macro_f1",
+            "accuracy",
+            "weighted_f1",
+            "eval_loss",
+            "eval_macro_f1",
+            "eval_accuracy",
+            "eval_weighted_f1",
+        ]
+        | None
+    ) = None
+    """What "improvement" means: ``eval_loss`` (lm default, and the only one for lm) or
+    ``eval_macro_f1`` (classifier default; also ``eval_accuracy``, ``eval_weighted_f1``)."""
+
+    @model_validator(mode="after")
+    def _metric_fits_kind(self) -> CounselorTrainConfig:
+        if self.kind == "lm" and self.metric and not self.metric.endswith("loss"):
+            raise ValueError(
+                f"metric {self.metric!r}: the lm kind is selected on validation loss; "
+                "use --metric loss (F1 and accuracy are for --kind classifier)"
+            )
+        return self
+
     save_total_limit: int = Field(default=2, ge=1)
     """Checkpoints kept under ``checkpoints/`` (the best one is always kept)."""
     logging_steps: int = Field(default=10, ge=1)
