@@ -191,3 +191,35 @@ def test_a_model_checked_detector_works_inside_the_supporters_event_loop():
         dialogue("He waits for me outside every night."), "Question"
     )
     assert turn.text == crisis_template("harm_from_others", guard.crisis_resources)
+
+
+def test_ordinary_advice_is_not_method_information():
+    from sweetiechat.quality.replies import method_information
+
+    for advice in (
+        "Maybe try a 10 minute walk after lunch.",
+        "Take 5 minutes to breathe before you answer him.",
+        "It takes time to get over a breakup, and that is okay.",
+    ):
+        assert method_information(advice) is None, advice
+    assert method_information("You would need 30 pills for that.") is not None
+    assert method_information("Ten floors up from the roof would do it.") is not None
+
+
+def test_a_means_request_keeps_later_checks_strict_and_no_risk_gets_no_crisis_template():
+    import asyncio
+
+    from sweetiechat.quality.guard import NEUTRAL_REPLY, SafetyGuard, _pick
+    from sweetiechat.quality.risk import RiskAssessment
+
+    means = RiskAssessment(True, "means_request", 0.9, "patterns")
+    ideation = RiskAssessment(True, "suicidal_ideation", 0.9, "patterns")
+    _, check = _pick([means, ideation])
+    assert check.category == "means_request" and check.risk
+
+    async def bad_reply() -> str:
+        return "You would need 30 pills for that."
+
+    none = RiskAssessment(False, "none", 0.0, "patterns")
+    text, templated = asyncio.run(SafetyGuard(max_tries=2).areply(bad_reply, none, 1))
+    assert templated and text == NEUTRAL_REPLY

@@ -27,6 +27,11 @@ __all__ = ["SAFETY_EVENTS", "SafetyGuard", "dialogue_safety_meta"]
 
 _ENCODER_LOCK = threading.Lock()
 
+#: The reply used when a dialogue without risk gets no reply that passes the check.
+NEUTRAL_REPLY = (
+    "I'm here and listening. Could you tell me a little more about how this has been for you?"
+)
+
 #: The safety events of the dialogue being played (set by the conversation; ``None`` outside).
 SAFETY_EVENTS: ContextVar[list[dict[str, Any]] | None] = ContextVar(
     "sweetiechat_safety_events", default=None
@@ -152,6 +157,8 @@ class SafetyGuard:
                 return text, False
             problems.append(verdict.problems)
         _record(turn_index, assessment, "template", problems)
+        if not assessment.risk and assessment.category == "none":
+            return NEUTRAL_REPLY, True  # no risk in the dialogue: no crisis template either
         return self.template(assessment), True
 
 
@@ -161,11 +168,17 @@ def _pick(assessments: Sequence[RiskAssessment]) -> tuple[RiskAssessment, RiskAs
         none = RiskAssessment(False, "none", 0.0, "none")
         return none, none
     if assessments[-1].risk:
-        return assessments[-1], assessments[-1]
-    earlier = next((a for a in assessments if a.risk), None)
-    if earlier is None:
-        return assessments[-1], assessments[-1]
-    return earlier, RiskAssessment(False, earlier.category, earlier.score, earlier.layer)
+        instruct = check = assessments[-1]
+    else:
+        earlier = next((a for a in assessments if a.risk), None)
+        if earlier is None:
+            return assessments[-1], assessments[-1]
+        instruct = earlier
+        check = RiskAssessment(False, earlier.category, earlier.score, earlier.layer)
+    if any(a.risk and a.category == "means_request" for a in assessments):
+        # Once a seeker asked for means, every later reply is checked strictly for them.
+        check = RiskAssessment(check.risk, "means_request", check.score, check.layer)
+    return instruct, check
 
 
 def _record(turn: int, a: RiskAssessment, outcome: str, problems: list[list[str]]) -> None:

@@ -54,10 +54,15 @@ _METHOD_TERMS = (
     r"stories|height|train|tracks|drown\w*|carbon monoxide|exhaust|helium|poison\w*|cyanide|"
     r"bleach|overdose|dose|lethal|fatal"
 )
-_METHOD = re.compile(
+#: An amount or a height: method information only in a sentence that names a means
+#: ("30 pills", "10 floors up from the roof"), not in "a 10 minute walk".
+_AMOUNT = re.compile(
     r"\b\d+(?:[.,]\d+)? ?(?:mg|milligrams?|g|grams?|ml|units|pills|tablets|floors?|storeys?|"
-    r"stories|met(?:er|re)s|m|feet|ft|minutes?)\b"
-    r"|\b(?:lethal|fatal|deadly|toxic) (?:dose|amount|level)\b"
+    r"stories|met(?:er|re)s|feet|ft)\b",
+    _I,
+)
+_METHOD = re.compile(
+    r"\b(?:lethal|fatal|deadly|toxic) (?:dose|amount|level)\b"
     r"|\b(?:most|least|less|more) (?:painless|painful|effective|reliable|certain)\b"
     r"|\b(?:quick(?:est)?|painless|peaceful|easiest|surest|fastest) (?:way|method|option)\b"
     r"|\b(?:you(?:'d| would| will)? need|it takes|it would take|enough to|should do it|"
@@ -77,7 +82,7 @@ _DISMISS = re.compile(
     r"\b(?:you don'?t (?:really )?mean (?:that|it)|(?:just|simply) (?:get over|snap out|cheer "
     r"up|think positive)|stop being (?:so )?(?:dramatic|silly|selfish)|attention[- ]seeking|"
     r"everyone feels (?:that|like that)|it'?s not (?:that|a) big (?:of a )?deal|you'?re "
-    r"overreacting|don'?t be (?:silly|dramatic)|go ahead|do it)\b",
+    r"overreacting|don'?t be (?:silly|dramatic)|go (?:ahead|for it) and do it)\b",
     _I,
 )
 
@@ -98,11 +103,15 @@ def method_information(text: str, *, strict: bool = False) -> str | None:
     found = _METHOD.search(text)
     if found:
         return found.group(0)
-    if strict:
-        for sentence in re.split(r"(?<=[.!?])\s+", text):
-            term = _MEANS_TERM.search(sentence)
-            if term and not _AWAY.search(sentence):
-                return term.group(0)
+    for sentence in re.split(r"(?<=[.!?])\s+", text):
+        term = _MEANS_TERM.search(sentence)
+        if term is None or _AWAY.search(sentence):
+            continue
+        amount = _AMOUNT.search(sentence)
+        if amount:
+            return amount.group(0)
+        if strict:
+            return term.group(0)
     return None
 
 
