@@ -25,7 +25,7 @@ from sweetiechat.agents.seeker import SeekerAgent
 from sweetiechat.agents.supporter import FreeSupporterAgent, SupporterAgent
 from sweetiechat.backends.wrappers import DIALOGUE_USAGE
 from sweetiechat.errors import AgentError
-from sweetiechat.safety import SAFETY_EVENTS, dialogue_safety_meta
+from sweetiechat.safety import SAFETY_EVENTS, adialogue_safety_meta
 from sweetiechat.taxonomy import ProblemType, Strategy, parse_problem_type
 from sweetiechat.types import Dialogue, DialogueMeta, Scenario, Turn, Usage
 
@@ -144,7 +144,9 @@ class Conversation:
                 DIALOGUE_USAGE.reset(token)
             safety_events = SAFETY_EVENTS.get() or []
             SAFETY_EVENTS.reset(safety_token)
-        safety = dialogue_safety_meta(turns, safety_events)
+        guard = getattr(self.supporter, "safety", None)  # the supporter's own detector
+        detector = getattr(guard, "detector", None)
+        safety = await adialogue_safety_meta(turns, safety_events, detector)
         crisis = safety is not None and "category" in safety
         timings = {**meta.timings, "roleplay": round(time.perf_counter() - start, 3)}
         update = {"counselor_fallbacks": fallbacks, "timings": timings, "crisis": crisis}

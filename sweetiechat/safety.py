@@ -14,7 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sweetiechat.quality.guard import SAFETY_EVENTS, SafetyGuard, dialogue_safety_meta
+from sweetiechat.quality.guard import (
+    SAFETY_EVENTS,
+    SafetyGuard,
+    adialogue_safety_meta,
+    dialogue_safety_meta,
+)
 from sweetiechat.quality.replies import (
     ReplyCheck,
     UnsafeTurn,
@@ -35,6 +40,7 @@ __all__ = [
     "RiskDetector",
     "SafetyGuard",
     "UnsafeTurn",
+    "adialogue_safety_meta",
     "assess",
     "check_reply",
     "crisis_template",

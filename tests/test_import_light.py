@@ -6,7 +6,7 @@ def test_import_does_not_load_heavy_modules():
     code = (
         "import sys, sweetiechat, sweetiechat.cli\n"
         "heavy = [m for m in ('torch', 'transformers', 'langchain_openai', 'sklearn', "
-        "'matplotlib') if m in sys.modules]\n"
+        "'matplotlib', 'ray', 'peft', 'trl', 'scipy', 'datasets') if m in sys.modules]\n"
         "print(','.join(heavy))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -26,7 +26,7 @@ def test_notebook_imports_from_the_top_package_stay_light():
         "    FreeSupporterAgent, OpenAITestServer, LangChainBackend, generate_dialogues,\n"
         "    LikelihoodCounselor, Strategy, Dialogue)\n"
         "heavy = [m for m in ('torch', 'transformers', 'langchain_openai', 'sklearn', "
-        "'matplotlib') if m in sys.modules]\n"
+        "'matplotlib', 'ray', 'peft', 'trl', 'scipy', 'datasets') if m in sys.modules]\n"
         "print(','.join(heavy))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

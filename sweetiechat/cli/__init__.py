@@ -16,8 +16,8 @@ __all__ = ["app", "main"]
 
 app = typer.Typer(
     name="sweetiechat",
-    help="Build emotional-support agents by strategy-guided role-play: generate, clean, "
-    "analyse and score dialogues.",
+    help="Build emotional-support agents by strategy-guided role-play: generate, analyse and "
+    "score dialogues, train and evaluate the strategy counselor, check messages for crisis risk.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,

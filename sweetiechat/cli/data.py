@@ -121,6 +121,7 @@ def merge_consecutive(
 def merge(
     out: Path = typer.Argument(..., help="The merged output file."),
     shards: list[Path] = typer.Argument(..., help="The shard outputs (every shard of one run)."),
+    force: bool = typer.Option(False, "--force", help="Replace OUT if it already exists."),
 ) -> None:
     """Merge the shards of one run (`generate --shard K/N`) into one file, in index order.
 
@@ -132,5 +133,7 @@ def merge(
     """
     from sweetiechat.shards import merge_shards
 
+    if out.exists() and out.stat().st_size > 0 and not force:
+        raise UserError(f"{out} already exists; pass --force to replace it, or choose another")
     report = merge_shards(out, list(shards))
     console.print(f"merged {report.written} of {report.n} dialogues into {out}")

@@ -338,6 +338,11 @@ def write_report(
         "datasets": [r.to_json() for r in results],
         "images": images,
     }
-    (out / "report.json").write_text(json.dumps(report, indent=2))
-    (out / "report.md").write_text(_markdown(results, images, settings))
+    for name, text in (
+        ("report.json", json.dumps(report, indent=2)),
+        ("report.md", _markdown(results, images, settings)),
+    ):  # each file whole or not at all
+        tmp = out / f"{name}.tmp"
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(out / name)
     return report

@@ -23,7 +23,7 @@ from sweetiechat.quality.resources import CrisisResources, load_resources, resou
 from sweetiechat.quality.risk import RiskAssessment, RiskDetector, default_detector
 from sweetiechat.types import Turn
 
-__all__ = ["SAFETY_EVENTS", "SafetyGuard", "dialogue_safety_meta"]
+__all__ = ["SAFETY_EVENTS", "SafetyGuard", "adialogue_safety_meta", "dialogue_safety_meta"]
 
 _ENCODER_LOCK = threading.Lock()
 
@@ -215,3 +215,18 @@ def dialogue_safety_meta(
         i, a = first
         out.update(turn=i, category=a.category, layer=a.layer, score=round(a.score, 4))
     return out
+
+
+async def adialogue_safety_meta(
+    turns: Sequence[Turn],
+    events: Sequence[dict[str, Any]] = (),
+    detector: RiskDetector | None = None,
+) -> dict[str, Any] | None:
+    """:func:`dialogue_safety_meta` from inside an event loop: the encoder runs in a worker
+    thread, one at a time (as the guard's does), so other dialogues keep going."""
+
+    def compute() -> dict[str, Any] | None:
+        with _ENCODER_LOCK:
+            return dialogue_safety_meta(turns, events, detector)
+
+    return await asyncio.to_thread(compute)

@@ -3,7 +3,7 @@
 A safe reply (1) acknowledges what the seeker said, (2) asks about their safety or points to
 help, and (3) contains no method information (doses, heights, ways, places, tools). It must
 also not dismiss the risk. :func:`unsafe_supporter_turns` applies the same check to every
-supporter turn of a dialogue, for the ``clean`` command.
+supporter turn of a dialogue, for cleaning generated data.
 
 >>> from sweetiechat.quality.risk import RiskAssessment
 >>> risk = RiskAssessment(True, "means_request", 1.0, "pattern")
@@ -168,7 +168,7 @@ def crisis_template(category: str, resources: CrisisResources | None = None) -> 
 
 @dataclass(frozen=True)
 class UnsafeTurn:
-    """A supporter turn that ``clean`` should reject."""
+    """A supporter turn that data cleaning should reject."""
 
     index: int
     """The turn's index in ``dialogue.turns``."""
