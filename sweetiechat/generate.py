@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import json
 import os
 import random
 import re
@@ -25,12 +24,13 @@ from typing import Any, TypeVar
 
 from sweetiechat._async import run_sync
 from sweetiechat.backends.wrappers import DIALOGUE_USAGE, UsageLedger
-from sweetiechat.config import GenerationConfig, signature_changes
+from sweetiechat.config import GenerationConfig
 from sweetiechat.conversation import Conversation, attributed
-from sweetiechat.errors import ConfigError, UserError
+from sweetiechat.errors import UserError
 from sweetiechat.factory import Team, build_team
-from sweetiechat.io import JsonlWriter, existing_ids
-from sweetiechat.pools import PROFILES_FILE, SCENARIOS_FILE, SeedPools
+from sweetiechat.io import JsonlWriter
+from sweetiechat.pools import SeedPools
+from sweetiechat.runs import check_output, prepare_run, run_folder
 from sweetiechat.shards import Shard
 from sweetiechat.taxonomy import PROBLEM_TYPE_WEIGHTS, ProblemType
 from sweetiechat.types import Dialogue, DialogueMeta, Scenario, Usage
@@ -69,12 +69,6 @@ def redact(text: str) -> str:
 def dialogue_id(seed: int, index: int) -> str:
     """The stable id of dialogue ``index`` of a run with ``seed``."""
     return f"sc{seed}-{index:06d}"
-
-
-def run_folder(out: str | Path) -> Path:
-    """Where a run keeps its seed pools and settings: ``<out>.run/``."""
-    out = Path(out)
-    return out.with_name(out.name + ".run")
 
 
 @dataclass
@@ -261,78 +255,6 @@ class _Run:
                 self.state.in_flight -= 1
 
 
-def check_output(
-    out: str | Path, config: GenerationConfig, resume: bool, shard: Shard | None = None
-) -> set[str]:
-    """The ids already in ``out``. Refuses to overwrite without ``resume``, and to resume a
-    run whose data settings differ (:meth:`GenerationConfig.data_signature`): another seed,
-    model, prompt, counselor, sampling setting or problem-type mix would mix two runs in one
-    file. Concurrency, rate limits, timeouts and display may change.
-
-    Raises:
-        ConfigError: what differs, and what to pass instead.
-    """
-    out = Path(out)
-    done: set[str] = set()
-    if out.exists() and out.stat().st_size > 0:
-        if not resume:
-            raise ConfigError(
-                f"{out} already exists; pass --resume to continue that run, or choose another -o"
-            )
-        done = existing_ids(out)
-    settings = run_folder(out) / "run.json"
-    if resume and settings.is_file():
-        try:
-            previous = json.loads(settings.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as err:
-            raise ConfigError(
-                f"{settings}: cannot read the previous run's settings ({err}); "
-                "delete that file only if you are sure the settings are the same"
-            ) from None
-        if previous.get("seed") != config.seed:
-            raise ConfigError(
-                f"{out} was generated with --seed {previous.get('seed')}; resume with that seed"
-            )
-        if previous.get("shard") != (str(shard) if shard else None):
-            was = f"--shard {previous['shard']}" if previous.get("shard") else "no --shard"
-            raise ConfigError(f"{out} was generated with {was}; resume it with the same")
-        before = previous.get("data_signature")
-        if before is not None:
-            changes = signature_changes(before, config.data_signature())
-            if changes:
-                shown = "; ".join(changes[:6]) + (
-                    f"; and {len(changes) - 6} more" if len(changes) > 6 else ""
-                )
-                raise ConfigError(
-                    f"cannot resume {out}: it was generated with other settings ({shown}). "
-                    f"Resume with the settings in {settings}, or write to another -o"
-                )
-    return done
-
-
-def _prepare_run(
-    out: Path, config: GenerationConfig, resume: bool, n: int, shard: Shard | None
-) -> tuple[set[str], Path]:
-    done = check_output(out, config, resume, shard)
-    folder = run_folder(out)
-    folder.mkdir(parents=True, exist_ok=True)
-    if not resume:  # a new run: pools left by an earlier run in this folder are not its pools
-        for name in (SCENARIOS_FILE, PROFILES_FILE):
-            (folder / name).unlink(missing_ok=True)
-    settings = folder / "run.json"
-    tmp = settings.with_name("run.json.tmp")
-    record = {
-        "seed": config.seed,
-        "n": n,
-        "shard": str(shard) if shard else None,
-        "data_signature": config.data_signature(),
-        "config": config.signature(),
-    }
-    tmp.write_text(json.dumps(record, indent=2), encoding="utf-8")
-    tmp.replace(settings)
-    return done, folder
-
-
 async def agenerate_dialogues(
     n: int,
     out: str | Path,
@@ -365,7 +287,7 @@ async def agenerate_dialogues(
     """
     config = config or GenerationConfig()
     out = Path(out)
-    done, folder = _prepare_run(out, config, resume, n, shard)
+    done, folder = prepare_run(out, config, resume, n, shard)
     own_team = team is None
     team = team or build_team(config, state.ledger if state else None)
     state = state or RunState(requested=n, ledger=team.ledger)
