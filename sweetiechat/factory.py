@@ -19,7 +19,7 @@ from sweetiechat.config import ROLES, GenerationConfig, RoleConfig
 from sweetiechat.errors import ConfigError
 from sweetiechat.safety import SafetyGuard
 
-__all__ = ["Team", "build_backend", "build_team", "preflight"]
+__all__ = ["Team", "build_backend", "build_team", "check_server", "preflight"]
 
 _NO_KEY = "not-needed"
 #: Where an ``openai`` role without ``base_url`` goes (unless ``OPENAI_BASE_URL`` is set).
@@ -203,6 +203,54 @@ def build_team(config: GenerationConfig, ledger: UsageLedger | None = None) -> T
     )
 
 
+def check_server(
+    cfg: RoleConfig, role: str, timeout: float = 5.0, checked: set[str] | None = None
+) -> None:
+    """For an ``openai`` role: its key is set, and its server (or one of its replicas)
+    answers and accepts the key. Without ``base_url``, the OpenAI client's own default is
+    checked the same way, so a bad network or key fails now and names the URL, not after a
+    minute of retries. URLs in ``checked`` are skipped, and the checked ones added.
+
+    Raises:
+        ConfigError: one line naming the role, the URL and what to do.
+    """
+    import httpx
+
+    checked = set() if checked is None else checked
+    key = _api_key(cfg, role)
+    urls = [
+        u or os.environ.get("OPENAI_BASE_URL") or os.environ.get("OPENAI_API_BASE")
+        or DEFAULT_OPENAI_URL
+        for u in cfg.base_urls()
+    ]  # fmt: skip
+    if all(u in checked for u in urls):
+        return
+    checked.update(urls)
+    failures = []
+    for base_url in urls:
+        try:
+            response = httpx.get(
+                base_url.rstrip("/") + "/models",
+                timeout=timeout,
+                headers={"Authorization": f"Bearer {key}"},
+            )
+        except httpx.HTTPError as err:
+            failures.append(f"{base_url} ({type(err).__name__})")
+            continue
+        if response.status_code in (401, 403):
+            raise ConfigError(
+                f"{base_url} rejected the key in {cfg.api_key_env} (the {role}); check the variable"
+            )
+    if len(failures) == len(urls):  # of several replicas, one that answers is enough
+        what = "base URL" if cfg.base_url else "default OpenAI endpoint"
+        if len(urls) > 1:
+            what = "replicas"
+        raise ConfigError(
+            f"cannot reach {', '.join(failures)} (the {role}'s {what}); "
+            "check the URL, the network and that the server is running"
+        )
+
+
 def preflight(config: GenerationConfig, timeout: float = 5.0) -> None:
     """Fail fast, before any work: keys set, OpenAI-compatible servers reachable, the
     embedded model installed.
@@ -210,8 +258,6 @@ def preflight(config: GenerationConfig, timeout: float = 5.0) -> None:
     Raises:
         ConfigError: one line saying which role, what is wrong and what to do.
     """
-    import httpx
-
     from sweetiechat.backends.local import embedded_model_dir, require_local
 
     SafetyGuard(locale=config.crisis_locale, resources_file=config.crisis_resources)  # file ok
@@ -223,44 +269,7 @@ def preflight(config: GenerationConfig, timeout: float = 5.0) -> None:
         roles.append(("counselor", c))
     for role, cfg in roles:
         if cfg.backend == "openai":
-            key = _api_key(cfg, role)
-            # No base_url: the OpenAI client's own default, checked the same way, so a bad
-            # network or key fails now and names the URL, not after a minute of retries.
-            # Of several replicas, one that answers is enough: failover handles the rest.
-            urls = [
-                u
-                or os.environ.get("OPENAI_BASE_URL")
-                or os.environ.get("OPENAI_API_BASE")
-                or DEFAULT_OPENAI_URL
-                for u in cfg.base_urls()
-            ]
-            if all(u in checked for u in urls):
-                continue
-            checked.update(urls)
-            failures = []
-            for base_url in urls:
-                try:
-                    response = httpx.get(
-                        base_url.rstrip("/") + "/models",
-                        timeout=timeout,
-                        headers={"Authorization": f"Bearer {key}"},
-                    )
-                except httpx.HTTPError as err:
-                    failures.append(f"{base_url} ({type(err).__name__})")
-                    continue
-                if response.status_code in (401, 403):
-                    raise ConfigError(
-                        f"{base_url} rejected the key in {cfg.api_key_env} (the {role}); "
-                        "check the variable"
-                    )
-            if len(failures) == len(urls):
-                what = "base URL" if cfg.base_url else "default OpenAI endpoint"
-                if len(urls) > 1:
-                    what = "replicas"
-                raise ConfigError(
-                    f"cannot reach {', '.join(failures)} (the {role}'s {what}); "
-                    "check the URL, the network and that the server is running"
-                )
+            check_server(cfg, role, timeout, checked)
         elif cfg.backend == "embedded":
             uses_embedded = uses_embedded or not cfg.model
             require_local()

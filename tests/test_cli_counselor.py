@@ -178,3 +178,26 @@ def test_bad_inputs_are_one_line_errors(cli, tmp_path):
 
     code, _, err = cli(*ev, "--counselor", str(tmp_path / "nothing"))
     one_line_error(code, err, "no such folder; give a trained folder, zero-shot or prompted")
+
+
+def test_eval_with_a_prompted_server_that_does_not_answer_fails_in_one_line(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    data = tmp_path / "one.jsonl"
+    data.write_text(
+        '{"id": "d", "problem_type": "Job Crisis", "turns": ['
+        '{"role": "seeker", "text": "I lost my job."}, '
+        '{"role": "supporter", "text": "What happened?", "strategy": "Question"}]}\n'
+    )
+    r = subprocess.run(
+        [sys.executable, "-m", "sweetiechat", "counselor", "eval", "--data", str(data),
+         "--counselor", "prompted:openai", "--model", "m", "--base-url",
+         "http://127.0.0.1:1/v1", "--out", str(tmp_path / "ev")],
+        capture_output=True, text=True, timeout=120,
+        env={**os.environ, "OPENAI_API_KEY": "sk-dummy"},
+    )  # fmt: skip
+    assert r.returncode == 2
+    assert "cannot reach http://127.0.0.1:1/v1" in r.stderr and "counselor" in r.stderr
+    assert "Traceback" not in r.stderr

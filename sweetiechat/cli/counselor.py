@@ -243,6 +243,10 @@ def build_counselor(
                 "temperature": 0.0,
             },
         )
+        if backend == "openai":  # the key and the server, before any work
+            from sweetiechat.factory import check_server
+
+            check_server(cfg, "counselor", timeout=10.0)
         return PromptedCounselor(build_backend(cfg, "counselor", UsageLedger()))
     if not Path(spec).exists():
         raise UserError(
@@ -306,16 +310,26 @@ def evaluate(
         api_key_env=api_key_env,
         batch_size=batch_size,
     )
-    report = evaluate_counselor(
-        agent,
-        examples,
-        out,
-        progress=not quiet,
-        batch_size=batch_size,
-        concurrency=concurrency,
-        resume=resume,
-        extra={"data": str(data), "counselor_spec": counselor, "limit": limit},
-    )
+    try:
+        report = evaluate_counselor(
+            agent,
+            examples,
+            out,
+            progress=not quiet,
+            batch_size=batch_size,
+            concurrency=concurrency,
+            resume=resume,
+            extra={"data": str(data), "counselor_spec": counselor, "limit": limit},
+        )
+    except Exception as err:
+        if type(err).__module__.split(".")[0] not in ("openai", "httpx", "httpcore"):
+            raise
+        from sweetiechat.generate import redact
+
+        raise UserError(
+            f"the counselor's model failed: {redact(f'{type(err).__name__}: {err}')[:300]}; "
+            f"the turns decided so far are in {out}; rerun with --resume to continue"
+        ) from None
     _print_metrics(report.metrics, report.files)
 
 
