@@ -4,6 +4,7 @@ before any work that keys are set and servers answer."""
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -287,6 +288,12 @@ def preflight(config: GenerationConfig, timeout: float = 5.0) -> None:
 
         if not c.folder:
             raise ConfigError("the classifier counselor needs folder = <trained folder>")
+        missing = [m for m in ("torch", "transformers") if not importlib.util.find_spec(m)]
+        if missing:
+            raise ConfigError(
+                f"the classifier counselor needs {', '.join(missing)}: "
+                "pip install 'sweetiechat[train]' (torch first, see the README)"
+            )
         ClassifierCounselor(c.folder)  # reads the folder's counselor.json
     if uses_embedded:
         embedded_model_dir()  # converts the GGUF file once, before the run starts

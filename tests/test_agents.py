@@ -118,9 +118,11 @@ def test_prompts_are_package_data_overridable(tmp_path):
     (tmp_path / "supporter.txt").write_text("Be kind. {strategy}\n---user---\n{history}")
     override = load_prompt("supporter", tmp_path)
     backend = fake("Sure.")
-    SupporterAgent(backend, prompt=override).respond(dialogue(1), "Others")
+    with pytest.warns(UserWarning, match=r"no \{safety\} placeholder"):
+        agent = SupporterAgent(backend, prompt=override)  # crisis protocol would be lost
+    agent.respond(dialogue(1), "Others")
     assert backend.calls[0][0] == ("system", "Be kind. Others")
     custom = PromptTemplate(system="S {history}", user="U")
     backend = fake("ok")
-    SupporterAgent(backend, prompt=custom).respond(dialogue(1), "Others")
+    SupporterAgent(backend, prompt=custom, safety=False).respond(dialogue(1), "Others")
     assert backend.calls[0][1] == ("user", "U")

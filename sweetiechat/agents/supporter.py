@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,14 @@ class _Guarded(Agent):
         self.safety: SafetyGuard | None = (
             safety if isinstance(safety, SafetyGuard) else SafetyGuard() if safety else None
         )
+        if self.safety is not None and "safety" not in self.prompt.fields:
+            warnings.warn(
+                f"{self.prompt.source} has no {{safety}} placeholder, so the crisis protocol "
+                "never reaches the model (replies are still checked); add {safety} to the "
+                "system part",
+                UserWarning,
+                stacklevel=3,
+            )
 
 
 def render_example(example: Scenario | None, max_turns: int = 8) -> str:
