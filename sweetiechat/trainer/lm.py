@@ -163,6 +163,10 @@ def train_lm(
         packing=False,
         gradient_checkpointing=config.gradient_checkpointing,
         use_cpu=not torch.cuda.is_available(),
+        # trl turns bf16 on by default; on a CPU without bf16 matrix units that falls back to
+        # a reference kernel about 35x slower than fp32 (measured: 181 s against 5 s a step).
+        bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
+        fp16=False,
         dataloader_num_workers=0,
     )
     callbacks: list[Any] = []
