@@ -26,7 +26,7 @@ from sweetiechat.backends.wrappers import ModelUsage, UsageLedger
 from sweetiechat.config import GenerationConfig
 from sweetiechat.errors import ConfigError
 from sweetiechat.generate import RunState, agenerate_dialogues, check_output, run_folder
-from sweetiechat.pools import PROFILES_FILE, SCENARIOS_FILE, SeedPools
+from sweetiechat.pools import SeedPools, clear_pools
 from sweetiechat.shards import MergeReport, Shard, merge_shards
 
 __all__ = ["RayRun", "ShardResult", "import_ray", "run_on_ray", "shard_output"]
@@ -186,16 +186,14 @@ def run_on_ray(
     if config.seed_pools is None:  # one starting pool for every shard
         folder = run_folder(out)
         if not resume:
-            for name in (SCENARIOS_FILE, PROFILES_FILE):
-                (folder / name).unlink(missing_ok=True)
+            clear_pools(folder)
         SeedPools(folder, seed_dialogues=config.seed_dialogues).close()
         config = config.model_copy(update={"seed_pools": str(folder)})
     for path, part in zip(outputs, parts, strict=True):
         check_output(path, config, resume, part)  # nothing is overwritten by accident
         (run_folder(path) / "attempts").unlink(missing_ok=True)  # counts this run's tries
         if not resume:  # a new run: no shard reuses pools an earlier run left behind
-            for name in (SCENARIOS_FILE, PROFILES_FILE):
-                (run_folder(path) / name).unlink(missing_ok=True)
+            clear_pools(run_folder(path))
     if not ray.is_initialized():
         _check_reachable(address)
         try:

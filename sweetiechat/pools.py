@@ -23,7 +23,13 @@ from sweetiechat.types import Scenario, SeekerProfile
 
 T = TypeVar("T", Scenario, SeekerProfile)
 
-__all__ = ["SeedPools", "builtin_profiles", "builtin_scenarios", "scenarios_from_file"]
+__all__ = [
+    "SeedPools",
+    "builtin_profiles",
+    "builtin_scenarios",
+    "clear_pools",
+    "scenarios_from_file",
+]
 
 SCENARIOS_FILE = "pool_scenarios.jsonl"
 PROFILES_FILE = "pool_profiles.jsonl"
@@ -32,6 +38,13 @@ PROFILES_FILE = "pool_profiles.jsonl"
 def _builtin_records() -> list[dict[str, Any]]:
     text = files("sweetiechat.data").joinpath("seeds.jsonl").read_text(encoding="utf-8")
     return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def clear_pools(folder: str | Path) -> None:
+    """Remove the pool files a run folder holds, so the next :class:`SeedPools` there starts
+    from its initial pools (a new run in a folder an earlier run left behind)."""
+    for name in (SCENARIOS_FILE, PROFILES_FILE):
+        (Path(folder) / name).unlink(missing_ok=True)
 
 
 def builtin_scenarios() -> list[Scenario]:

@@ -14,7 +14,7 @@ from pathlib import Path
 from sweetiechat.config import GenerationConfig, signature_changes
 from sweetiechat.errors import ConfigError
 from sweetiechat.io import existing_ids
-from sweetiechat.pools import PROFILES_FILE, SCENARIOS_FILE
+from sweetiechat.pools import clear_pools
 from sweetiechat.shards import Shard
 
 __all__ = ["check_output", "prepare_run", "run_folder"]
@@ -84,8 +84,7 @@ def prepare_run(
     folder = run_folder(out)
     folder.mkdir(parents=True, exist_ok=True)
     if not resume:  # a new run: pools left by an earlier run in this folder are not its pools
-        for name in (SCENARIOS_FILE, PROFILES_FILE):
-            (folder / name).unlink(missing_ok=True)
+        clear_pools(folder)
     settings = folder / "run.json"
     tmp = settings.with_name("run.json.tmp")
     record = {

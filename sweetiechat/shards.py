@@ -70,7 +70,7 @@ def parse_shard(text: str) -> Shard:
 def read_run_settings(out: str | Path) -> dict[str, Any]:
     """The ``run.json`` of the run that wrote ``out`` (its seed, ``n``, shard and data
     signature)."""
-    from sweetiechat.generate import run_folder
+    from sweetiechat.runs import run_folder  # runs imports this module
 
     path = run_folder(out) / "run.json"
     if not path.is_file():
@@ -200,7 +200,7 @@ def merge_shards(
         tmp.unlink(missing_ok=True)
         raise
     tmp.replace(out)
-    from sweetiechat.generate import run_folder
+    from sweetiechat.runs import run_folder  # runs imports this module
 
     folder = run_folder(out)
     folder.mkdir(parents=True, exist_ok=True)

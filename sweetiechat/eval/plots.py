@@ -6,45 +6,14 @@ matplotlib is imported inside the functions (headless Agg backend).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from sweetiechat.eval.metrics import CounselorMetrics
+from sweetiechat.metrics.plots import SHORT, _plt, _save
 from sweetiechat.taxonomy import Strategy
 
 __all__ = ["plot_confusion", "plot_shares"]
-
-SHORT = {
-    Strategy.QUESTION: "Question",
-    Strategy.RESTATEMENT: "Restatement",
-    Strategy.REFLECTION: "Reflection",
-    Strategy.SELF_DISCLOSURE: "Self-discl.",
-    Strategy.AFFIRMATION: "Affirmation",
-    Strategy.SUGGESTIONS: "Suggestions",
-    Strategy.INFORMATION: "Information",
-    Strategy.OTHERS: "Others",
-}
-
-
-def _plt() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig: Any, path: Path) -> Path:
-    """Save atomically: a crash never leaves a half-written PNG under ``path``."""
-    plt = _plt()
-    fig.tight_layout()
-    tmp = path.with_name(path.name + ".tmp")
-    fig.savefig(tmp, dpi=120, format="png")
-    plt.close(fig)
-    tmp.replace(path)
-    return path
 
 
 def plot_confusion(metrics: CounselorMetrics, path: Path) -> Path:

@@ -41,9 +41,12 @@ def _plt() -> Any:
 
 
 def _save(fig: Any, path: Path) -> Path:
+    """Save atomically: a crash never leaves a half-written PNG under ``path``."""
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    tmp = path.with_name(path.name + ".tmp")
+    fig.savefig(tmp, dpi=120, format="png")
     _plt().close(fig)
+    tmp.replace(path)
     return path
 
 
