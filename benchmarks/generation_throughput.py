@@ -52,6 +52,11 @@ class ServerProcess:
         self.proc.terminate()
         self.proc.wait()
 
+    def kill(self) -> None:
+        """Die as a crashed server does (SIGKILL), for failover measurements."""
+        self.proc.kill()
+        self.proc.wait()
+
 
 def server_run(server: ServerProcess, concurrency: int, n: int, folder: Path) -> dict:
     """One API run; client CPU is this process's CPU time (the server runs in its own)."""

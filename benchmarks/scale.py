@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -24,33 +22,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 from _report import machine, update_section
+from generation_throughput import ServerProcess
 
 from sweetiechat.config import GenerationConfig
 from sweetiechat.generate import generate_dialogues
 
 LATENCY = 0.5
 TURNS = 3
-
-
-class ServerProcess:
-    """The test server in its own process."""
-
-    def __init__(self, latency: float) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "sweetiechat.testing", "--latency", str(latency)],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        self.base_url = self.proc.stdout.readline().strip()  # type: ignore[union-attr]
-
-    def calls(self) -> int:
-        import httpx
-
-        return int(httpx.get(self.base_url + "/stats").json()["calls"])
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
 
 
 def config(base_url: str | list[str], concurrency: int) -> GenerationConfig:
