@@ -57,6 +57,11 @@ def _register_optional() -> None:
     from sweetiechat.cli import safety as safety_cli
 
     safety_cli.register(app)
+    # Quality control (clean, recognizer), the agent (train, eval), chat, judge and web.
+    from sweetiechat.cli import agent, chat, clean, judge, quality, web
+
+    for module in (clean, quality, agent, chat, judge, web):
+        module.register(app)
 
 
 _register_optional()
