@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sweetiechat._async import run_sync
 from sweetiechat.agents.counselor import CounselorAgent, StrategyChoice
@@ -25,6 +25,7 @@ from sweetiechat.agents.seeker import SeekerAgent
 from sweetiechat.agents.supporter import FreeSupporterAgent, SupporterAgent
 from sweetiechat.backends.wrappers import DIALOGUE_USAGE
 from sweetiechat.errors import AgentError
+from sweetiechat.notes import DIALOGUE_NOTES
 from sweetiechat.safety import SAFETY_EVENTS, adialogue_safety_meta
 from sweetiechat.taxonomy import ProblemType, Strategy, parse_problem_type
 from sweetiechat.types import Dialogue, DialogueMeta, Scenario, Turn, Usage
@@ -92,6 +93,8 @@ class Conversation:
         usage = Usage()
         token = DIALOGUE_USAGE.set(usage) if DIALOGUE_USAGE.get() is None else None
         safety_token = SAFETY_EVENTS.set([])  # the supporter's checked-reply events
+        notes: dict[str, list[dict[str, Any]]] = {}  # what wrapped agents did (sweetiechat.notes)
+        notes_token = DIALOGUE_NOTES.set(notes)
         meta = (meta or DialogueMeta()).model_copy(update={"models": self._models()})
         dialogue = Dialogue(
             id=self.dialogue_id,
@@ -144,12 +147,18 @@ class Conversation:
                 DIALOGUE_USAGE.reset(token)
             safety_events = SAFETY_EVENTS.get() or []
             SAFETY_EVENTS.reset(safety_token)
+            DIALOGUE_NOTES.reset(notes_token)
         guard = getattr(self.supporter, "safety", None)  # the supporter's own detector
         detector = getattr(guard, "detector", None)
         safety = await adialogue_safety_meta(turns, safety_events, detector)
         crisis = safety is not None and "category" in safety
         timings = {**meta.timings, "roleplay": round(time.perf_counter() - start, 3)}
-        update = {"counselor_fallbacks": fallbacks, "timings": timings, "crisis": crisis}
+        update: dict[str, Any] = {
+            **notes,
+            "counselor_fallbacks": fallbacks,
+            "timings": timings,
+            "crisis": crisis,
+        }
         if token is not None:
             update["usage"] = usage
         if safety is not None:
