@@ -1,11 +1,13 @@
 """Generation throughput, side by side in one run: dialogues per minute against a 500 ms-latency
-OpenAI-compatible server at concurrency 1, 16, 64 and 256 (with the ideal, and the client's CPU
-milliseconds per model call), and the embedded SmolLM2 model at concurrency 1, 8 and 16 (with
+OpenAI-compatible server at concurrency 1, 16, 64 and 256, through both clients (langchain-openai
+and the direct httpx client), with the ideal and the client's CPU milliseconds per model call;
+and the embedded SmolLM2 model at concurrency 1, 8 and 16 (with
 the speed-up over concurrency 1, CPU seconds per dialogue and rows per decoding step). Every
 setting is measured ``--runs`` times; the tables give the median and the spread (min–max).
 Writes docs/performance.md.
 
     python benchmarks/generation_throughput.py [--runs 2] [--no-embedded] [--no-api]
+        [--clients langchain,direct]
 """
 
 from __future__ import annotations
@@ -58,12 +60,15 @@ class ServerProcess:
         self.proc.wait()
 
 
-def server_run(server: ServerProcess, concurrency: int, n: int, folder: Path) -> dict:
+def server_run(
+    server: ServerProcess, concurrency: int, n: int, folder: Path, client: str = "langchain"
+) -> dict:
     """One API run; client CPU is this process's CPU time (the server runs in its own)."""
     config = GenerationConfig.model_validate(
         {
             "defaults": {
                 "backend": "openai",
+                "client": client,
                 "base_url": server.base_url,
                 "model": "bench",
                 "api_key_env": "",
@@ -85,6 +90,7 @@ def server_run(server: ServerProcess, concurrency: int, n: int, folder: Path) ->
     ideal = concurrency * 60 / (per_dialogue * LATENCY)
     return {
         "concurrency": concurrency,
+        "client": client,
         "dialogues": state.written,
         "wall": wall,
         "calls": per_dialogue,
@@ -141,36 +147,47 @@ def _repeat(runs: int, levels: tuple[int, ...], one: Callable[[int], dict]) -> d
     return results
 
 
-def api_section(runs: int, folder: Path) -> list[str]:
+def api_section(runs: int, folder: Path, clients: tuple[str, ...]) -> list[str]:
     server = ServerProcess(LATENCY)
     try:
-        server_run(server, 4, 4, folder)  # imports, connection pools
-        results = _repeat(runs, API_LEVELS, lambda c: server_run(server, c, max(2, 2 * c), folder))
+        for client in clients:
+            server_run(server, 4, 4, folder, client)  # imports, connection pools
+        results = _repeat(
+            runs,
+            API_LEVELS,
+            lambda c: {k: server_run(server, c, max(2, 2 * c), folder, k) for k in clients},
+        )
     finally:
         server.stop()
-    calls = results[1][0]["calls"]
+    calls = results[1][0][clients[0]]["calls"]
     lines = [
         f"API path: the OpenAI-compatible test server, in its own process on 127.0.0.1 "
         f"(`python -m sweetiechat.testing`), answers every request after "
         f"{int(LATENCY * 1000)} ms; each dialogue has {TURNS} seeker turns ({calls:.0f} model "
-        "calls: scenario, profile, seeker, prompted counselor, supporter) and 2 × concurrency "
-        "dialogues are generated. Ideal = concurrency × 60 s / (calls per dialogue × latency). "
+        "calls: scenario, profile, seeker, prompted counselor, supporter and its crisis guard) "
+        "and 2 × concurrency dialogues are generated, through each client in turn at every "
+        "level of every round. Ideal = concurrency × 60 s / (calls per dialogue × latency). "
         "Client CPU = this process's CPU time / model calls (the server's CPU not counted): it "
-        "is what limits the high concurrencies on 2 cores, and it compares across machines.",
+        "is what limits the high concurrencies on 2 cores, and it compares across machines. "
+        '`langchain` is `ChatOpenAI` (the default, `client = "langchain"`); `direct` is '
+        '`client = "direct"` (sweetiechat.backends.http).',
         "",
-        "| concurrency | dialogues | dialogues/min | ideal | % of ideal | client CPU ms/call "
-        "| × concurrency 1 |",
-        "|---|---|---|---|---|---|---|",
+        "| concurrency | client | dialogues | dialogues/min | ideal | % of ideal "
+        "| client CPU ms/call | × langchain |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    base = [r["measured"] for r in results[1]]
-    for c, rs in results.items():
-        lines.append(
-            f"| {c} | {rs[0]['dialogues']} | {_spread([r['measured'] for r in rs], '.1f')} | "
-            f"{statistics.median(r['ideal'] for r in rs):.1f} | "
-            f"{_spread([r['pct'] for r in rs], '.1f')}% | "
-            f"{_spread([r['cpu_ms'] for r in rs], '.2f')} | "
-            f"{_spread([r['measured'] / b for r, b in zip(rs, base, strict=True)], '.1f')}× |"
-        )
+    for c, rounds in results.items():
+        base = [r[clients[0]]["measured"] for r in rounds]
+        for k in clients:
+            rs = [r[k] for r in rounds]
+            lines.append(
+                f"| {c} | {k} | {rs[0]['dialogues']} | "
+                f"{_spread([r['measured'] for r in rs], '.1f')} | "
+                f"{statistics.median(r['ideal'] for r in rs):.1f} | "
+                f"{_spread([r['pct'] for r in rs], '.1f')}% | "
+                f"{_spread([r['cpu_ms'] for r in rs], '.2f')} | "
+                f"{_spread([r['measured'] / b for r, b in zip(rs, base, strict=True)], '.2f')}× |"
+            )
     return lines
 
 
@@ -209,6 +226,9 @@ def main() -> None:
     parser.add_argument(
         "--embedded-turns", type=int, default=TURNS, help="seeker turns per embedded dialogue"
     )
+    parser.add_argument(
+        "--clients", default="langchain,direct", help="API clients to compare, comma-separated"
+    )
     parser.add_argument("--note", default="", help="a sentence on the machine's load")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="sweetiechat-bench-"))
@@ -217,7 +237,7 @@ def main() -> None:
         f"spread (min–max) over the rounds. {args.note}"
     ).strip()
     if not args.no_api:
-        api = api_section(args.runs, folder)
+        api = api_section(args.runs, folder, tuple(args.clients.split(",")))
         title = "## Generation throughput (`benchmarks/generation_throughput.py`)"
         update_section("generation", "\n".join([title, "", head, "", *api]))
         print("\n".join(api))

@@ -68,6 +68,7 @@ _SECRET_VALUE = re.compile(
 OPERATIONAL_ROLE_FIELDS = frozenset(
     {
         "base_url",
+        "client",
         "api_key_env",
         "timeout",
         "attempts",
@@ -117,6 +118,10 @@ class RoleConfig(BaseModel):
     backend: Literal["embedded", "openai", "langchain"] = "embedded"
     """``embedded`` (SmolLM2, offline), ``openai`` (OpenAI or any OpenAI-compatible server:
     vLLM, llama.cpp, Ollama), or ``langchain`` (any LangChain chat model class)."""
+    client: Literal["langchain", "direct"] = "langchain"
+    """For ``openai``: ``langchain`` sends requests through ``ChatOpenAI``; ``direct`` through
+    sweetiechat's lean httpx client (:mod:`sweetiechat.backends.http`), which spends a
+    fraction of the client CPU per call: use it for large runs at high concurrency."""
     model: str | None = None
     """Model name; for ``embedded`` a local checkpoint folder (default: SmolLM2)."""
     base_url: str | list[str] | None = None

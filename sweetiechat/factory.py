@@ -87,6 +87,35 @@ def _chat_model(cfg: RoleConfig, role: str, shared: dict[Any, Any]) -> Any:
     return factory(**cfg.provider_kwargs)
 
 
+def _model_backend(cfg: RoleConfig, role: str, shared: dict[Any, Any]) -> ChatBackend:
+    """The role's model as a backend, before retries, rate limits and metering."""
+    if cfg.backend == "openai" and cfg.client == "direct":
+        from sweetiechat.backends.http import OpenAIHTTPBackend, http_client
+
+        if not cfg.model:
+            raise ConfigError(f"the {role} uses backend openai but sets no model; add --model")
+        base_url = str(
+            cfg.base_url
+            or os.environ.get("OPENAI_BASE_URL")
+            or os.environ.get("OPENAI_API_BASE")
+            or DEFAULT_OPENAI_URL
+        )
+        pool = ("direct", base_url, cfg.timeout)
+        if pool not in shared:  # roles that talk to the same server share connections
+            shared[pool] = http_client(cfg.timeout)
+            shared.setdefault("clients", []).append(shared[pool])
+        temperature, max_tokens = cfg.sampling()
+        return OpenAIHTTPBackend(
+            shared[pool],
+            base_url=base_url,
+            model=cfg.model,
+            api_key=_api_key(cfg, role),
+            temperature=temperature,
+            max_tokens=max_tokens,
+        )
+    return LangChainBackend(_chat_model(cfg, role, shared))
+
+
 def build_backend(
     cfg: RoleConfig, role: str, ledger: UsageLedger, shared: dict[Any, Any] | None = None
 ) -> ChatBackend:
@@ -100,15 +129,12 @@ def build_backend(
             ledger.failovers += 1
 
         backend = Replicated(
-            [
-                LangChainBackend(_chat_model(cfg.model_copy(update={"base_url": u}), role, shared))
-                for u in urls
-            ],
+            [_model_backend(cfg.model_copy(update={"base_url": u}), role, shared) for u in urls],
             labels=[str(u) for u in urls],
             on_eject=ejected,
         )
     else:
-        backend = LangChainBackend(_chat_model(cfg, role, shared))
+        backend = _model_backend(cfg, role, shared)
     if cfg.backend != "embedded":
         backend = Retrying(
             backend, attempts=cfg.attempts, wait_max=cfg.wait_max, on_retry=ledger.count_retry
