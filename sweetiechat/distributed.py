@@ -74,6 +74,8 @@ class ShardResult:
     attempt: int
     """1 for a first run; more when Ray reran the task after its worker died (in this run
     or, with ``resume``, an earlier one)."""
+    safety_regenerated: int = 0
+    safety_templates: int = 0
 
 
 def _count_attempt(out: Path) -> int:
@@ -115,6 +117,8 @@ def _run_shard(n: int, out: str, config_json: str, shard_text: str) -> ShardResu
         interrupted=state.interrupted,
         pid=os.getpid(),
         attempt=attempt,
+        safety_regenerated=state.safety_regenerated,
+        safety_templates=state.safety_templates,
     )
 
 
@@ -252,6 +256,8 @@ def _combine(results: list[ShardResult], config: GenerationConfig, started: floa
         state.failures.update(r.failures)
         state.crisis += r.crisis
         state.counselor_fallbacks += r.counselor_fallbacks
+        state.safety_regenerated += r.safety_regenerated
+        state.safety_templates += r.safety_templates
         state.interrupted = state.interrupted or r.interrupted
         ledger.retries += r.retries
         ledger.errors += r.errors

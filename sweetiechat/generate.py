@@ -87,6 +87,10 @@ class RunState:
     ledger: UsageLedger = field(default_factory=UsageLedger)
     crisis: int = 0
     counselor_fallbacks: int = 0
+    safety_regenerated: int = 0
+    """Supporter replies regenerated because they failed the safety check."""
+    safety_templates: int = 0
+    """Supporter replies replaced by the vetted crisis template after failed tries."""
     live_turns: int = 0
     """Utterances generated so far, those of dialogues still running included."""
     last_utterance: str = ""
@@ -248,6 +252,9 @@ class _Run:
                     self.state.turns += len(dialogue.turns)
                     self.state.crisis += dialogue.meta.crisis
                     self.state.counselor_fallbacks += dialogue.meta.counselor_fallbacks
+                    safety = getattr(dialogue.meta, "safety", None) or {}
+                    self.state.safety_regenerated += int(safety.get("regenerated", 0))
+                    self.state.safety_templates += int(safety.get("templates", 0))
                     break
                 else:
                     self.state.failures[index] = "; ".join(reasons)

@@ -90,6 +90,8 @@ def _summary(state: RunState, out: Path) -> None:
     )
     table.add_row("cost", f"${total.cost_usd:.4f}")
     table.add_row("crisis dialogues", str(state.crisis))
+    table.add_row("replies regenerated (safety check)", str(state.safety_regenerated))
+    table.add_row("template replies (safety check)", str(state.safety_templates))
     table.add_row("counselor fallbacks", str(state.counselor_fallbacks))
     table.add_row("wall time", f"{state.wall_s:.1f} s")
     console.print(table)

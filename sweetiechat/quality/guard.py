@@ -23,7 +23,13 @@ from sweetiechat.quality.resources import CrisisResources, load_resources, resou
 from sweetiechat.quality.risk import RiskAssessment, RiskDetector, default_detector
 from sweetiechat.types import Turn
 
-__all__ = ["SAFETY_EVENTS", "SafetyGuard", "adialogue_safety_meta", "dialogue_safety_meta"]
+__all__ = [
+    "SAFETY_EVENTS",
+    "SafetyGuard",
+    "adialogue_safety_meta",
+    "dialogue_safety_meta",
+    "safety_reply_counts",
+]
 
 _ENCODER_LOCK = threading.Lock()
 
@@ -195,6 +201,19 @@ def _record(turn: int, a: RiskAssessment, outcome: str, problems: list[list[str]
         )
 
 
+def safety_reply_counts(events: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """How many supporter replies were regenerated after a failed check, and how many fell
+    back to the vetted template: ``{"regenerated": n, "templates": m}``.
+
+    >>> safety_reply_counts([{"outcome": "regenerated"}, {"outcome": "template"}])
+    {'regenerated': 1, 'templates': 1}
+    """
+    return {
+        "regenerated": sum(e.get("outcome") == "regenerated" for e in events),
+        "templates": sum(e.get("outcome") == "template" for e in events),
+    }
+
+
 def dialogue_safety_meta(
     turns: Sequence[Turn],
     events: Sequence[dict[str, Any]] = (),
@@ -210,7 +229,7 @@ def dialogue_safety_meta(
     )
     if first is None and not events:
         return None
-    out: dict[str, Any] = {"events": list(events)}
+    out: dict[str, Any] = {"events": list(events), **safety_reply_counts(events)}
     if first is not None:
         i, a = first
         out.update(turn=i, category=a.category, layer=a.layer, score=round(a.score, 4))
