@@ -191,10 +191,10 @@ def read_side(path: str | Path) -> tuple[SideKind, dict[str, ResponseItem]]:
                 )
             items[item.id] = item
     else:
-        for number, dialogue in read_located(path):
+        for line, dialogue in read_located(path):
             for item in dialogue_items(dialogue):
                 if item.id in items:
-                    raise DataError(path, number, f"dialogue id {dialogue.id!r} occurs twice")
+                    raise DataError(path, line, f"dialogue id {dialogue.id!r} occurs twice")
                 items[item.id] = item
     if not items:
         raise DataError(path, None, "holds no supporter responses to judge")

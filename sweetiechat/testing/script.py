@@ -19,6 +19,8 @@ ROLE_MARKERS = {
     "scenario_writer": "You write scenarios",
     "profile_writer": "You write seeker profiles",
 }
+#: How the LLM judge's prompts start (pairwise, then 1-5 ratings); they are no role-play role.
+JUDGE_MARKERS = ("You are an impartial expert judge", "You are an expert rater")
 
 
 @dataclass
@@ -142,4 +144,11 @@ class RolePlayScript:
                 f"{rng.choice(_JOBS)} in {rng.choice(_CITIES)} who loves long walks and keeps "
                 f"worries to themself."
             )
+        if request.system.startswith(JUDGE_MARKERS[0]):  # the longer response wins
+            first = re.search(r"^Response A: (.*)$", request.user, re.M)
+            second = re.search(r"^Response B: (.*)$", request.user, re.M)
+            a, b = (len(m.group(1)) if m else 0 for m in (first, second))
+            return "tie" if a == b else ("A" if a > b else "B")
+        if request.system.startswith(JUDGE_MARKERS[1]):
+            return str(rng.randint(3, 5))
         return "Hello from the sweetiechat test server."
