@@ -33,6 +33,7 @@ from sweetiechat.trainer.dataset import StrategyExample
 __all__ = [
     "CHECKPOINTS",
     "LABELS",
+    "check_out_dir",
     "class_weights",
     "classification_scores",
     "last_checkpoint",
@@ -60,6 +61,24 @@ def last_checkpoint(out_dir: Path) -> Path | None:
     return max(found, key=lambda p: int(p.name.split("-")[-1])) if found else None
 
 
+def check_out_dir(out: Path, marker: str, what: str, resume: bool) -> bool:
+    """Check an output folder before a run; True when it holds a run to resume.
+
+    Raises:
+        UserError: a fresh run into a folder whose ``marker`` file says it holds ``what``,
+            or a resumed run into a non-empty folder without one.
+    """
+    if (out / marker).is_file():
+        if not resume:
+            raise UserError(
+                f"{out} already holds {what}; pass --resume to continue it, or choose another --out"
+            )
+        return True
+    if resume and out.exists() and any(out.iterdir()):
+        raise UserError(f"{out}: nothing to resume (no {marker}); drop --resume")
+    return False
+
+
 def prepare_out_dir(config: CounselorTrainConfig, info: CounselorFolder, resume: bool) -> None:
     """Create the output folder, or check that a resumed one holds the same run.
 
@@ -68,13 +87,7 @@ def prepare_out_dir(config: CounselorTrainConfig, info: CounselorFolder, resume:
             run whose folder holds another kind or base model.
     """
     out = Path(config.out_dir)
-    existing = out / COUNSELOR_FILE
-    if existing.is_file():
-        if not resume:
-            raise UserError(
-                f"{out} already holds a trained counselor; pass --resume to continue it, or "
-                "choose another --out"
-            )
+    if check_out_dir(out, COUNSELOR_FILE, "a trained counselor", resume):
         old = read_counselor_folder(out)
         if old.kind != info.kind:
             raise UserError(f"{out} holds a {old.kind} counselor; resume it with --kind {old.kind}")
@@ -83,8 +96,6 @@ def prepare_out_dir(config: CounselorTrainConfig, info: CounselorFolder, resume:
                 f"{out} was trained from base model {old.base_model}, not {info.base_model}; "
                 f"resume with --base-model {old.base_model}"
             )
-    elif resume and out.exists() and any(out.iterdir()):
-        raise UserError(f"{out}: nothing to resume (no {COUNSELOR_FILE}); drop --resume")
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / COUNSELOR_FILE, info.model_dump(mode="json"))
     write_json(out / "training_config.json", config.model_dump(mode="json"))
