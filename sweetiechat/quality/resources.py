@@ -68,8 +68,10 @@ def _read(path: Path | None) -> tuple[ResourceFile, str]:
         where = str(path)
         try:
             text = Path(path).read_text(encoding="utf-8")
-        except OSError as err:
-            raise ConfigError(f"{where}: cannot read the crisis resources file ({err})") from err
+        except (OSError, UnicodeDecodeError) as err:
+            raise ConfigError(
+                f"{where}: cannot read the crisis resources file as UTF-8 text ({err})"
+            ) from err
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:

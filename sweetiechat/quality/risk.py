@@ -20,7 +20,10 @@ import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
+
+import numpy as np
 
 from sweetiechat._async import run_sync
 from sweetiechat.quality.patterns import has_cue, has_harm_cue, has_topic_cue, match_patterns
@@ -36,6 +39,7 @@ if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
     from sweetiechat.backends.base import ChatBackend
+    from sweetiechat.quality.head import RiskHead
 
 __all__ = [
     "CATEGORIES",
@@ -49,7 +53,9 @@ __all__ = [
 RiskCategory = Literal[
     "suicidal_ideation", "self_harm", "harm_from_others", "means_request", "none"
 ]
-Layer = Literal["empty", "pattern", "semantic", "model", "context", "language", "none"]
+Layer = Literal[
+    "empty", "pattern", "semantic", "classifier", "model", "context", "language", "none"
+]
 
 #: Tuned on the development half of ``benchmarks/data/crisis_eval.jsonl``.
 SEMANTIC_THRESHOLD = 0.6
@@ -96,7 +102,8 @@ class RiskAssessment:
     score: float
     """Confidence in ``category`` (0-1): 1.0 for a precise pattern, else the layer's score."""
     layer: Layer
-    """The layer that decided: ``pattern``, ``semantic``, ``model``, ``context``,
+    """The layer that decided: ``pattern``, ``semantic`` (prototypes), ``classifier`` (the
+    trained head), ``model``, ``context``,
     ``language`` (non-English, flagged conservatively), ``empty`` or ``none``."""
     scores: dict[str, float] = field(default_factory=dict)
     """The semantic layer's score per category, when it ran."""
@@ -134,6 +141,11 @@ class RiskDetector:
         context_turns: how many earlier seeker turns are read as context.
         max_chars: longer messages are matched by the patterns in full, but only their first
             sentences are embedded (the assessment says so in ``note``).
+        head: the trained layer (a logistic-regression head on the same MiniLM embeddings,
+            :mod:`sweetiechat.quality.head`): ``"auto"`` (the shipped one when present),
+            ``True`` for the shipped one, ``False``/``None`` for none, a
+            :class:`~sweetiechat.quality.head.RiskHead` or a head file. It only runs with the
+            semantic layer, and only adds risk the prototypes missed.
     """
 
     def __init__(
@@ -145,6 +157,7 @@ class RiskDetector:
         model_band: tuple[float, float] = (0.25, SEMANTIC_THRESHOLD),
         context_turns: int = 3,
         max_chars: int = 20_000,
+        head: bool | Literal["auto"] | RiskHead | str | Path | None = "auto",
     ) -> None:
         if isinstance(semantic, SemanticLayer):
             self.semantic: SemanticLayer | None = semantic
@@ -163,6 +176,16 @@ class RiskDetector:
         self.model_band = model_band
         self.context_turns = context_turns
         self.max_chars = max_chars
+        self.head: RiskHead | None = None
+        if self.semantic is not None and head is not None and head is not False:
+            from sweetiechat.quality.head import RiskHead, load_head, shipped_head_exists
+
+            if isinstance(head, RiskHead):
+                self.head = head
+            elif head == "auto":
+                self.head = load_head() if shipped_head_exists() else None
+            else:
+                self.head = load_head(None if head is True else head)
 
     # -- one message, no context ---------------------------------------------------------
 
@@ -192,12 +215,55 @@ class RiskDetector:
             else:
                 todo.append(i)
         if todo and self.semantic is not None:
-            scored = self.semantic.score_many([texts[i][: self.max_chars] for i in todo])
-            for i, (scores, unit) in zip(todo, scored, strict=True):
-                out[i] = self._from_scores(scores, unit, texts[i])
+            cut = [texts[i][: self.max_chars] for i in todo]
+            scored = self.semantic.score_many(cut)
+            heads = self._head_scores(cut)
+            for i, (scores, unit), h in zip(todo, scored, heads, strict=True):
+                out[i] = self._from_scores(scores, unit, texts[i], h)
         return [o if o is not None else _NONE for o in out]
 
-    def _from_scores(self, scores: dict[str, float], unit: str, text: str) -> RiskAssessment:
+    def _head_scores(self, texts: Sequence[str]) -> list[tuple[dict[str, float], str] | None]:
+        """Per message: the trained head's scores for its riskiest sentence."""
+        if self.head is None or self.semantic is None:
+            return [None] * len(texts)
+        units = [self.semantic.units(t) for t in texts]
+        flat = [u for us in units for u in us]
+        probs = self.head.probabilities(self.semantic.embed(flat)) if flat else None
+        out: list[tuple[dict[str, float], str] | None] = []
+        i = 0
+        for us in units:
+            if not us or probs is None:
+                out.append(None)
+                continue
+            block = probs[i : i + len(us)]
+            i += len(us)
+            best = int(np.argmax(1.0 - block[:, -1]))
+            cats = self.head.categories
+            out.append(({c: round(float(block[best, j]), 4) for j, c in enumerate(cats)}, us[best]))
+        return out
+
+    def _from_head(
+        self, head: tuple[dict[str, float], str] | None, text: str, note: str | None
+    ) -> RiskAssessment | None:
+        """The trained head's verdict, when it finds risk."""
+        if head is None or self.head is None:
+            return None
+        scores, unit = head
+        risk_score = 1.0 - scores["none"]
+        if risk_score < self.head.threshold:
+            return None
+        category = cast(RiskCategory, max(CATEGORIES[:-1], key=lambda c: scores[c]))
+        return RiskAssessment(
+            True, category, risk_score, "classifier", scores, evidence=unit, note=note
+        )
+
+    def _from_scores(
+        self,
+        scores: dict[str, float],
+        unit: str,
+        text: str,
+        head: tuple[dict[str, float], str] | None = None,
+    ) -> RiskAssessment:
         cut = len(text) > self.max_chars
         risk_score = 1.0 - scores["none"]
         category = cast(RiskCategory, max(CATEGORIES[:-1], key=lambda c: scores[c]))
@@ -220,6 +286,11 @@ class RiskDetector:
                 evidence=unit,
                 note=note,
             )
+        trained = self._from_head(head, text, note)
+        if trained is not None:
+            return trained
+        if head is not None and head[0]["none"] < scores["none"]:
+            scores = head[0]  # the riskier reading, for the context layer and the model check
         return RiskAssessment(False, "none", scores["none"], "none", scores, note=note)
 
     # -- with context and the model check ------------------------------------------------

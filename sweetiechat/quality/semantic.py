@@ -267,9 +267,14 @@ class SemanticLayer:
         probs[weak] = np.eye(len(CATEGORIES))[-1]
         return probs
 
+    def units(self, text: str) -> list[str]:
+        """The pieces of ``text`` that are embedded: the whole message and its sentences,
+        chat spellings written out (:func:`split_units`)."""
+        return split_units(spell_out(text), self.max_units)
+
     def score_many(self, texts: Sequence[str]) -> list[tuple[dict[str, float], str]]:
         """Per message: category -> score, and the sentence that gave the highest risk."""
-        units = [split_units(spell_out(t), self.max_units) for t in texts]
+        units = [self.units(t) for t in texts]
         flat = [u for us in units for u in us]
         probs = self._unit_scores(self.embed(flat)) if flat else np.zeros((0, 5))
         results: list[tuple[dict[str, float], str]] = []
