@@ -2,10 +2,9 @@
 
 Build it with :func:`create_app` and serve it with uvicorn (``sweetiechat web`` does both).
 Store calls are blocking SQLite, so the routes that use it are plain functions, which FastAPI
-runs in its thread pool; each request opens its own connection.
+runs in its thread pool; each request opens its own connection. (No ``from __future__ import
+annotations`` here: FastAPI reads the routes' annotations, defined inside :func:`create_app`.)
 """
-
-from __future__ import annotations
 
 import secrets
 import tempfile
@@ -34,10 +33,21 @@ def require_web() -> None:
     try:
         import fastapi  # noqa: F401
         import jinja2  # noqa: F401
-        import multipart  # type: ignore[import-untyped,unused-ignore]  # noqa: F401
+        import python_multipart  # noqa: F401
         import uvicorn  # noqa: F401
     except ImportError as err:
         raise UserError(f"the web app needs {err.name}: pip install 'sweetiechat[web]'") from None
+
+
+async def _uploaded(work: Any, tmp: str) -> Any:
+    """Await a load of uploaded files; errors name the uploaded file, not the temp folder."""
+    try:
+        return await work
+    except UserError as err:
+        message = str(err)
+        for sub in ("/a/", "/b/", "/"):
+            message = message.replace(tmp + sub, "")
+        raise UserError(message) from None
 
 
 def create_app(
@@ -214,7 +224,7 @@ def create_app(
             a = await saved_upload(form.get("a"), Path(tmp) / "a", "a.jsonl")
             b = await saved_upload(form.get("b"), Path(tmp) / "b", "b.jsonl")
             name = str(form.get("name") or "").strip() or None
-            await run_in_threadpool(load_pair_files, store, a, b, name)
+            await _uploaded(run_in_threadpool(load_pair_files, store, a, b, name), tmp)
         return RedirectResponse("/admin", status_code=303)
 
     @app.post("/admin/dataset")
@@ -227,7 +237,7 @@ def create_app(
         with tempfile.TemporaryDirectory() as tmp:
             path = await saved_upload(form.get("file"), Path(tmp), "dialogues.jsonl")
             name = str(form.get("name") or "").strip() or None
-            await run_in_threadpool(load_dataset_file, store, path, name)
+            await _uploaded(run_in_threadpool(load_dataset_file, store, path, name), tmp)
         return RedirectResponse("/admin", status_code=303)
 
     @app.post("/admin/judgments")
@@ -240,7 +250,7 @@ def create_app(
         with tempfile.TemporaryDirectory() as tmp:
             path = await saved_upload(form.get("file"), Path(tmp), "judgments.jsonl")
             task = str(form.get("task") or "").strip() or None
-            await run_in_threadpool(import_judgments, store, path, task)
+            await _uploaded(run_in_threadpool(import_judgments, store, path, task), tmp)
         return RedirectResponse("/admin", status_code=303)
 
     @app.post("/admin/annotators")

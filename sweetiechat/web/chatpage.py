@@ -6,8 +6,6 @@ safe-reply policy). The reply is streamed as chunked plain text, and the transcr
 dialogue in our format) is saved to the database after every exchange.
 """
 
-from __future__ import annotations
-
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
