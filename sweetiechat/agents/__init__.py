@@ -11,7 +11,9 @@ from sweetiechat.agents.counselor import (
     ServedCounselor,
     StrategyChoice,
 )
+from sweetiechat.agents.human import HumanSeeker, ScriptedSeeker
 from sweetiechat.agents.seeker import SeekerAgent, SeekerReply
+from sweetiechat.agents.slots import Counselor, FreeSupporter, Seeker, Supporter
 from sweetiechat.agents.supporter import FreeSupporterAgent, SupporterAgent
 from sweetiechat.agents.writers import ProfileWriter, ScenarioWriter
 
@@ -19,16 +21,22 @@ __all__ = [
     "DEFAULT_STRATEGY",
     "Agent",
     "AgentError",
+    "Counselor",
     "CounselorAgent",
+    "FreeSupporter",
     "FreeSupporterAgent",
+    "HumanSeeker",
     "LikelihoodCounselor",
     "ProfileWriter",
     "PromptedCounselor",
     "ScenarioWriter",
+    "ScriptedSeeker",
+    "Seeker",
     "SeekerAgent",
     "SeekerReply",
     "ServedCounselor",
     "StrategyChoice",
+    "Supporter",
     "SupporterAgent",
     "render_history",
     "strategy_list",

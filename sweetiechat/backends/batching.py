@@ -53,6 +53,8 @@ class GenRequest:
     """Generation ends when the text contains one of these; the text is cut before it."""
     on_done: Callable[[GenRequest], None] | None = None
     """Called (in the decoding thread) when the request finishes."""
+    on_token: Callable[[GenRequest], None] | None = None
+    """Called (in the decoding thread) after each token added to ``generated`` (streaming)."""
     generated: list[int] = field(default_factory=list)
     text: str = ""
     done: bool = False
@@ -147,6 +149,8 @@ class Batcher:
         if token in self.eos:
             return True
         r.generated.append(token)
+        if r.on_token is not None:
+            r.on_token(r)
         if r.stop:
             text = self.lm.tokenizer.decode(r.generated, skip_special_tokens=True)
             cut = min((i for i in (text.find(s) for s in r.stop) if i >= 0), default=-1)

@@ -17,19 +17,27 @@ import importlib.util
 import os
 import shutil
 import threading
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
 from sweetiechat.backends.batching import Batcher, GenRequest, Sampling
 from sweetiechat.errors import ConfigError
 
-__all__ = ["EMBEDDED", "LocalChatModel", "cache_dir", "embedded_model_dir", "load_causal_lm"]
+__all__ = [
+    "EMBEDDED",
+    "LocalChatModel",
+    "TextDeltas",
+    "cache_dir",
+    "embedded_model_dir",
+    "load_causal_lm",
+]
 
 #: The name that selects the embedded SmolLM2 model.
 EMBEDDED = "embedded"
@@ -170,15 +178,62 @@ def _engine(lm: LoadedLM, max_batch_size: int) -> _Engine:
     return engine
 
 
+class TextDeltas:
+    """The new text of a growing generation, token by token, for streaming.
+
+    Text that could still change is held back: an incomplete UTF-8 character, a tail that
+    may be the start of a stop string, trailing whitespace (the final text is stripped). So
+    the pieces always add up to the final text.
+
+    Args:
+        tokenizer: decodes the generated ids.
+        stop: the request's stop strings.
+    """
+
+    def __init__(self, tokenizer: Any, stop: Sequence[str] = ()) -> None:
+        self.tokenizer = tokenizer
+        self.stop = [s for s in stop if s]
+        self.sent = ""
+
+    def update(self, ids: Sequence[int]) -> str:
+        """The text that became certain since the last call ("" when none)."""
+        text = self.tokenizer.decode(list(ids), skip_special_tokens=True).lstrip()
+        if text.endswith("\ufffd"):
+            return ""
+        cut = min((i for i in (text.find(s) for s in self.stop) if i >= 0), default=len(text))
+        text = text[:cut]
+        safe = len(text)
+        for s in self.stop:
+            for k in range(min(len(s) - 1, len(text)), 0, -1):
+                if text.endswith(s[:k]):
+                    safe = min(safe, len(text) - k)
+                    break
+        return self._emit(text[:safe].rstrip())
+
+    def finish(self, final: str) -> str:
+        """The rest of ``final`` (the request's finished, stripped text)."""
+        return self._emit(final)
+
+    def _emit(self, ready: str) -> str:
+        if len(ready) <= len(self.sent) or not ready.startswith(self.sent):
+            return ""
+        delta, self.sent = ready[len(self.sent) :], ready
+        return delta
+
+
 class LocalChatModel(BaseChatModel):
     """A LangChain chat model running a local causal LM in-process (default: SmolLM2).
 
     >>> model = LocalChatModel(max_new_tokens=40)        # doctest: +SKIP
     >>> model.invoke("I can't sleep before exams.").content  # doctest: +SKIP
     "It's normal to feel anxious before exams ..."
+    >>> for chunk in model.stream("I can't sleep."):  # doctest: +SKIP
+    ...     print(chunk.content, end="", flush=True)   # token by token
 
     Async calls share one continuous batch per model (up to ``max_batch_size`` rows): a call
-    joins between decoding steps and leaves as soon as its text is complete.
+    joins between decoding steps and leaves as soon as its text is complete. Streaming
+    (``stream``/``astream``) yields the text as it is decoded; :meth:`astream_prompt` streams
+    the completion of a prompt that is already chat-templated (a fine-tuned agent's).
     """
 
     model_path: str = EMBEDDED
@@ -214,6 +269,10 @@ class LocalChatModel(BaseChatModel):
         prompt = tok.apply_chat_template(
             self._to_chat(messages), add_generation_prompt=True, tokenize=False
         )
+        return self._prompt_request(prompt, stop, **kwargs)
+
+    def _prompt_request(self, prompt: str, stop: list[str] | None, **kwargs: Any) -> GenRequest:
+        tok = self._lm().tokenizer
         return GenRequest(
             prompt_ids=tok(prompt, add_special_tokens=False)["input_ids"],
             max_new_tokens=int(kwargs.get("max_tokens") or self.max_new_tokens),
@@ -276,3 +335,98 @@ class LocalChatModel(BaseChatModel):
             request.cancelled = True  # leaves the batch at the next step
             raise
         return self._result(request)
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        request = self._request(messages, stop, **kwargs)
+        lm = self._lm()
+        deltas = TextDeltas(lm.tokenizer, request.stop)
+        batcher = Batcher(lm, max_batch_size=1)
+        batcher.submit(request)
+        while not request.done and batcher.busy:
+            batcher.step()
+            if request.done:
+                piece = deltas.finish(request.text.strip())
+            else:
+                piece = deltas.update(request.generated)
+            if piece:
+                if run_manager is not None:
+                    run_manager.on_llm_new_token(piece)
+                yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
+        yield self._last_chunk(request)
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: Any = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        await asyncio.to_thread(self._lm)
+        request = self._request(messages, stop, **kwargs)
+        async for piece in self._astream_request(request):
+            if run_manager is not None:
+                await run_manager.on_llm_new_token(piece)
+            yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
+        yield self._last_chunk(request)
+
+    async def astream_prompt(
+        self, prompt: str, stop: list[str] | None = None, **kwargs: Any
+    ) -> AsyncIterator[str]:
+        """Stream the completion of ``prompt``, a finished prompt string (chat template
+        already applied, e.g. :func:`sweetiechat.agents.tuned.agent_prompt`'s), piece by piece.
+        The request joins the model's shared continuous batch like any other call."""
+        await asyncio.to_thread(self._lm)
+        request = self._prompt_request(prompt, stop, **kwargs)
+        async for piece in self._astream_request(request):
+            yield piece
+
+    async def _astream_request(self, request: GenRequest) -> AsyncIterator[str]:
+        """The text of ``request`` as it is decoded in the shared batch."""
+        lm = self._lm()
+        engine = _engine(lm, self.max_batch_size)
+        loop = engine.loop
+        wake: asyncio.Queue[None] = asyncio.Queue()
+
+        def poke(_: GenRequest) -> None:  # runs in the decoding thread
+            loop.call_soon_threadsafe(wake.put_nowait, None)
+
+        request.on_token = poke
+        request.on_done = poke
+        deltas = TextDeltas(lm.tokenizer, request.stop)
+        await engine.inbox.put(request)
+        try:
+            while True:
+                await wake.get()
+                while not wake.empty():
+                    wake.get_nowait()
+                if request.done:
+                    piece = deltas.finish(request.text.strip())
+                    if piece:
+                        yield piece
+                    return
+                piece = deltas.update(list(request.generated))
+                if piece:
+                    yield piece
+        finally:
+            if not request.done:
+                request.cancelled = True  # leaves the batch at the next step
+
+    def _last_chunk(self, request: GenRequest) -> ChatGenerationChunk:
+        prompt, completion = len(request.prompt_ids), len(request.generated)
+        return ChatGenerationChunk(
+            message=AIMessageChunk(
+                content="",
+                usage_metadata={
+                    "input_tokens": prompt,
+                    "output_tokens": completion,
+                    "total_tokens": prompt + completion,
+                },
+                response_metadata={"model_name": self._lm().label},
+            )
+        )
