@@ -191,8 +191,8 @@ def test_the_factory_builds_the_direct_client_from_the_settings():
     assert inner.url == "http://127.0.0.1:9/v1/chat/completions"
     assert inner.defaults == {"model": "test-model", "temperature": 0.3, "max_tokens": 77}
     second = build_backend(cfg.role("seeker"), "seeker", UsageLedger(), shared)
-    assert second.backend.backend.client is inner.client  # one connection pool per server
-    asyncio.run(inner.client.aclose())
+    assert second.backend.backend.pool is inner.pool  # one connection pool per server
+    asyncio.run(inner.pool.aclose())
 
 
 def test_a_run_on_the_direct_client_under_faults_and_its_resume_on_langchain(tmp_path):
