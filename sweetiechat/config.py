@@ -83,6 +83,7 @@ OPERATIONAL_RUN_FIELDS = frozenset({"concurrency", "prices", "dialogue_attempts"
 __all__ = [
     "ROLES",
     "CounselorConfig",
+    "EnforcementConfig",
     "GenerationConfig",
     "RoleConfig",
     "load_config",
@@ -185,6 +186,38 @@ class CounselorConfig(RoleConfig):
     an adapter, 1.0 without one (an untrained model's argmax is nearly always one name)."""
 
 
+class EnforcementConfig(BaseModel):
+    """Enforcement during generation (docs/quality.md): regenerate a supporter turn whose
+    recognized strategy is not the assigned one, or a seeker turn that slides into the
+    supporter's role, up to ``tries`` attempts in all."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    strategy: bool = False
+    """Check each supporter turn with the strategy recognizer (needs ``recognizer``)."""
+    role: bool = False
+    """Check each seeker turn with the role detector."""
+    tries: int = Field(default=3, ge=1, le=20)
+    """Attempts per checked turn in all; the best one is kept when all are rejected."""
+    recognizer: str | None = None
+    """The strategy recognizer folder (``sweetiechat quality train-recognizer``)."""
+    role_detector: str | None = None
+    """A role-detector folder; default: the one shipped in the package."""
+    role_threshold: float | None = Field(default=None, gt=0, lt=1)
+    """Flag a seeker turn from this P(supporter) on; default: the detector's own."""
+    role_llm_check: bool = False
+    """Ask the seeker's model to confirm each flagged seeker turn."""
+
+    @model_validator(mode="after")
+    def _needs_recognizer(self) -> EnforcementConfig:
+        if self.strategy and not self.recognizer:
+            raise ValueError(
+                "strategy enforcement needs a recognizer: --recognizer DIR "
+                "(or enforcement.recognizer in the config)"
+            )
+        return self
+
+
 class GenerationConfig(BaseModel):
     """Everything ``sweetiechat generate`` needs besides ``-n`` and ``-o``."""
 
@@ -220,6 +253,8 @@ class GenerationConfig(BaseModel):
     crisis_resources: str | None = None
     """A crisis-resources JSON file of the shipped file's shape (default: the shipped one)."""
     prices: dict[str, tuple[float, float]] = Field(default_factory=dict)
+    enforcement: EnforcementConfig = Field(default_factory=EnforcementConfig)
+    """Regenerate turns a checker rejects (see :class:`EnforcementConfig`)."""
 
     @model_validator(mode="after")
     def _check(self) -> GenerationConfig:
@@ -287,9 +322,18 @@ class GenerationConfig(BaseModel):
 
         top = json.loads(
             self.model_dump_json(
-                exclude={*OPERATIONAL_RUN_FIELDS, "defaults", "roles", "counselor", "prompts_dir"}
+                exclude={
+                    *OPERATIONAL_RUN_FIELDS,
+                    "defaults",
+                    "roles",
+                    "counselor",
+                    "prompts_dir",
+                    "enforcement",
+                }
             )
         )
+        if self.enforcement.strategy or self.enforcement.role:  # off: as before it existed
+            top["enforcement"] = self.enforcement.model_dump(mode="json")
         prompts = {}
         for name in PROMPT_NAMES:
             text = load_prompt(name, self.prompts_dir)

@@ -219,8 +219,16 @@ def build_team(config: GenerationConfig, ledger: UsageLedger | None = None) -> T
         supporter = FreeSupporterAgent(backends["supporter"], safety=guard, **common)
     else:
         supporter = SupporterAgent(backends["supporter"], safety=guard, **common)
+    seeker = SeekerAgent(backends["seeker"], **common)
+    if config.enforcement.strategy or config.enforcement.role:  # the hook into quality
+        from sweetiechat.quality.enforce import enforce_roles
+
+        seeker, supporter = enforce_roles(
+            config.enforcement, seeker, supporter, free=counselor is None,
+            llm=backends["seeker"],
+        )  # fmt: skip
     return Team(
-        seeker=SeekerAgent(backends["seeker"], **common),
+        seeker=seeker,
         supporter=supporter,
         counselor=counselor,
         scenario_writer=ScenarioWriter(backends["scenario_writer"], **common),

@@ -223,6 +223,27 @@ def generate(
     address: str | None = typer.Option(
         None, "--address", help="With --ray: the Ray cluster (default: start a local one)."
     ),
+    enforce_strategy: bool = typer.Option(
+        False,
+        "--enforce-strategy",
+        help="Regenerate a supporter turn whose recognized strategy is not the assigned one "
+        "(needs --recognizer).",
+    ),
+    enforce_role: bool = typer.Option(
+        False, "--enforce-role", help="Regenerate a seeker turn that slides into the supporter's."
+    ),
+    enforce_tries: int | None = typer.Option(
+        None, "--enforce-tries", help="Attempts per checked turn in all (default 3)."
+    ),
+    recognizer: Path | None = typer.Option(
+        None, "--recognizer", help="Strategy recognizer folder (sweetiechat quality train-...)."
+    ),
+    role_detector: Path | None = typer.Option(
+        None, "--role-detector", help="Role-detector folder (default: the shipped one)."
+    ),
+    role_threshold: float | None = typer.Option(
+        None, "--role-threshold", help="Flag seeker turns from this P(supporter) on (0-1)."
+    ),
 ) -> None:
     """Generate strategy-annotated emotional-support dialogues by role-play.
 
@@ -260,6 +281,16 @@ def generate(
         seed_pools=str(seed_pools) if seed_pools else None,
         crisis_locale=crisis_locale,
     )
+    enforcement: dict[str, Any] = {"strategy": enforce_strategy or None, "tries": enforce_tries}
+    enforcement["role"] = enforce_role or None
+    enforcement.update(recognizer=recognizer, role_detector=role_detector)
+    if any(v is not None for v in (*enforcement.values(), role_threshold)) or (
+        base.enforcement.strategy or base.enforcement.role
+    ):
+        from sweetiechat.quality.enforce import with_enforcement
+
+        paths = {k: str(v) if isinstance(v, Path) else v for k, v in enforcement.items()}
+        base = with_enforcement(base, **paths, role_threshold=role_threshold)
     urls = list(base_url or [])
     if urls and backend is None and base.defaults.backend == "embedded" and not base.roles:
         raise typer.BadParameter(

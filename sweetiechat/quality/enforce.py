@@ -257,7 +257,9 @@ def with_enforcement(config: Any, **flags: Any) -> Any:
     try:
         enforcement = EnforcementConfig.model_validate(data)
     except ValidationError as err:
-        field, message = first_problem(err, "enforcement")
+        field, message = first_problem(err, "")
+        if not field:  # a rule across fields
+            raise ConfigError(message) from None
         flag = {"strategy": "--enforce-strategy", "tries": "--enforce-tries"}.get(
             field, f"--{field.replace('_', '-')}"
         )
