@@ -154,6 +154,13 @@ def pairwise(
     dimension: list[str] | None = typer.Option(
         None, "--dimension", help="Only these dimensions (repeatable; default all 7)."
     ),
+    mode: str = typer.Option(
+        "reference", "--mode", help="From agent-eval generations: reference or generated."
+    ),
+    seed_a: int | None = typer.Option(
+        None, "--seed-a", help="From generations of several seeds: the seed to take from A."
+    ),
+    seed_b: int | None = typer.Option(None, "--seed-b", help="The same for B."),
     attempts: int = _ATTEMPTS,
     concurrency: int = _CONCURRENCY,
 ) -> None:
@@ -184,7 +191,9 @@ def pairwise(
     except ValueError as err:
         raise typer.BadParameter(str(err), param_hint="--dimension") from None
     configs = judge_configs(config_path, backend, base_url, model)
-    items = _sample(load_pairs(a, b), limit, seed)
+    if mode not in ("reference", "generated"):
+        raise typer.BadParameter("choose reference or generated", param_hint="--mode")
+    items = _sample(load_pairs(a, b, mode=mode, seed_a=seed_a, seed_b=seed_b), limit, seed)
     signature = {
         "kind": "pairwise",
         "items": _digest([[i.id, i.response_a, i.response_b] for i in items]),

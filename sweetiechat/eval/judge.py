@@ -68,6 +68,7 @@ JUDGE_SYSTEM = (
 )
 
 Order = Literal["AB", "BA"]
+_EMPTY = "(an empty reply)"
 
 
 class Judgment(BaseModel):
@@ -139,7 +140,8 @@ def pairwise_messages(
     )
     user = (
         f"Conversation so far:\n{render_context(item.context, window)}\n\n"
-        f"Two candidate replies of the supporter:\nResponse A: {first}\nResponse B: {second}\n\n"
+        f"Two candidate replies of the supporter:\nResponse A: {first or _EMPTY}\n"
+        f"Response B: {second or _EMPTY}\n\n"
         f"Quality to judge: {dim.name}. {dim.question}\n"
         "Answer with exactly one of: A, B, tie."
     )
@@ -280,7 +282,8 @@ async def run_questions(
             try:
                 record = await ask(*key)
             except Exception as err:  # recorded as a failure, not as an answer
-                state.failures["/".join(map(str, key))] = f"{type(err).__name__}: {err}"[:300]
+                name = "/".join(str(getattr(k, "id", getattr(k, "name", k))) for k in key)
+                state.failures[name] = f"{type(err).__name__}: {err}"[:300]
                 return
         writer.write(record.model_dump(mode="json"))
         state.written += 1

@@ -120,7 +120,7 @@ def side_kind(path: str | Path) -> SideKind:
     return "dialogues"
 
 
-def _read_generations(path: Path) -> Iterator[tuple[int, ResponseItem]]:
+def _read_generations(path: Path) -> Iterator[tuple[int, dict[str, Any], ResponseItem]]:
     with path.open("rb") as fh:
         for number, raw in enumerate(fh, start=1):
             if not raw.strip():
@@ -153,9 +153,37 @@ def _read_generations(path: Path) -> Iterator[tuple[int, ResponseItem]]:
                 raise DataError(path, number, f"field {field!r}: {message}") from None
             except (TypeError, ValueError) as err:
                 raise DataError(path, number, f"bad field ({err})") from None
-            if not item.response.strip():
-                raise DataError(path, number, "field 'response' is empty")
-            yield number, item
+            yield number, record, item
+
+
+def _select(
+    path: Path, records: list[tuple[int, dict[str, Any], ResponseItem]], mode: str | None,
+    seed: int | None,
+) -> list[tuple[int, ResponseItem]]:  # fmt: skip
+    """The records of one mode and one seed (agent eval writes both modes and every seed
+    into one file)."""
+    modes = sorted({str(r.get("mode")) for _, r, _ in records if r.get("mode") is not None})
+    if mode is not None and modes:
+        if mode not in modes:
+            raise DataError(
+                path, None, f"holds no {mode!r} responses (modes: {', '.join(modes)}); "
+                "choose another mode"
+            )  # fmt: skip
+        records = [x for x in records if x[1].get("mode", mode) == mode]
+    seeds = sorted({r["seed"] for _, r, _ in records if isinstance(r.get("seed"), int)})
+    if seed is not None:
+        if seed not in seeds:
+            raise DataError(
+                path, None, f"holds no responses of seed {seed} (seeds: "
+                f"{', '.join(map(str, seeds)) or 'none'})"
+            )  # fmt: skip
+        records = [x for x in records if x[1].get("seed") == seed]
+    elif len(seeds) > 1:
+        raise DataError(
+            path, None, f"holds the runs of seeds {', '.join(map(str, seeds))}; choose one "
+            "(--seed-a / --seed-b)"
+        )  # fmt: skip
+    return [(number, item) for number, _, item in records]
 
 
 def dialogue_items(dialogue: Dialogue) -> list[ResponseItem]:
@@ -174,17 +202,26 @@ def dialogue_items(dialogue: Dialogue) -> list[ResponseItem]:
     ]
 
 
-def read_side(path: str | Path) -> tuple[SideKind, dict[str, ResponseItem]]:
+def read_side(
+    path: str | Path, *, mode: str | None = "reference", seed: int | None = None
+) -> tuple[SideKind, dict[str, ResponseItem]]:
     """One side's items by id.
 
+    Args:
+        path: agent-eval generations or a dialogue file.
+        mode: for generations, the context mode to take (``reference`` or ``generated``;
+            None: any, for a file of one mode).
+        seed: for generations holding several seeds' runs, the one to take.
+
     Raises:
-        DataError: a missing, empty or malformed file, or an id that occurs twice.
+        DataError: a missing, empty or malformed file, a mode or seed it does not hold,
+            several seeds and none chosen, or an id that occurs twice.
     """
     path = Path(path)
     kind = side_kind(path)
     items: dict[str, ResponseItem] = {}
     if kind == "generations":
-        for number, item in _read_generations(path):
+        for number, item in _select(path, list(_read_generations(path)), mode, seed):
             if item.id in items:
                 raise DataError(
                     path, number, f"item {item.id!r} occurs twice; judge one mode and seed per file"
@@ -225,12 +262,24 @@ def _mismatch(item_id: str, a: Path, b: Path) -> UserError:
     )
 
 
-def load_pairs(a: str | Path, b: str | Path) -> list[PairItem]:
+def load_pairs(
+    a: str | Path,
+    b: str | Path,
+    *,
+    mode: str | None = "reference",
+    seed_a: int | None = None,
+    seed_b: int | None = None,
+) -> list[PairItem]:
     """Line up system A's and system B's responses to the same contexts.
 
     Args:
         a: system A: ``agent eval`` generations or a dialogue file.
         b: system B: the same.
+        mode: which of agent eval's context modes to take from a generations file (the
+            ``reference`` mode's contexts are the human dialogue, so they line up between
+            systems; ``generated`` ones only for the same system).
+        seed_a: for generations of several seeds, the seed to take from A.
+        seed_b: the same for B.
 
     Returns:
         The items, in A's order (B's order when A is a dialogue file and B is not).
@@ -240,8 +289,8 @@ def load_pairs(a: str | Path, b: str | Path) -> list[PairItem]:
             one side only; contexts that differ.
     """
     a, b = Path(a), Path(b)
-    kind_a, items_a = read_side(a)
-    kind_b, items_b = read_side(b)
+    kind_a, items_a = read_side(a, mode=mode, seed=seed_a)
+    kind_b, items_b = read_side(b, mode=mode, seed=seed_b)
     if kind_a != kind_b:  # a dialogue file offers every turn: keep the generations' items
         gen_path, gen = (a, items_a) if kind_a == "generations" else (b, items_b)
         dia_path, dia = (b, items_b) if kind_a == "generations" else (a, items_a)
