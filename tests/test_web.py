@@ -196,7 +196,7 @@ def test_dataset_rating_task(tmp_path):
 def test_admin_uploads_results_judge_agreement_and_export(setup, tmp_path):
     store, task, url, (a, b) = setup
     people = [store.add_annotator(n) for n in ("alice", "bob", "carol")]
-    with httpx.Client(base_url=url, follow_redirects=True) as client:
+    with httpx.Client(base_url=url, follow_redirects=True, timeout=120) as client:
         for who, choice in zip(people, ("A", "A", "tie"), strict=True):
             for _ in range(4):
                 page = client.get(f"/annotate/{who.token}/task/{task}").text
@@ -229,7 +229,7 @@ def test_admin_uploads_results_judge_agreement_and_export(setup, tmp_path):
         judgments = tmp_path / "judgments.jsonl"
         keys = [r["key"] for r in store.rows("SELECT key FROM items WHERE task_id = ?", (task,))]
         judgments.write_text("".join(
-            json.dumps({"item": k, "judge": "m", "run": 0, "dimension": d, "order": "AB",
+            json.dumps({"item": k, "judge": "m", "run": 1, "dimension": d, "order": "AB",
                         "answer": "A", "winner": "a"}) + "\n"
             for k in keys for d in PAIRWISE_DIMENSIONS))  # fmt: skip
         with judgments.open("rb") as fj:
@@ -244,7 +244,7 @@ def test_admin_uploads_results_judge_agreement_and_export(setup, tmp_path):
     rows = list(csv.DictReader(io.StringIO(exported)))
     assert len(rows) == 3 * 4 * len(PAIRWISE_DIMENSIONS)
     assert {r["winner"] for r in rows if r["judge"] == "alice"} == {"a"}
-    from sweetiechat.web.results import task_results
+    from sweetiechat.web.results import judge_style_summary, task_results
 
     res = task_results(store, task)
     wtl = res.win_tie_loss["Helpfulness"]
@@ -252,6 +252,10 @@ def test_admin_uploads_results_judge_agreement_and_export(setup, tmp_path):
     kappa, items, raters = res.kappa["Helpfulness"]
     assert (items, raters) == (4, 3) and kappa < 0.5
     assert res.judge["Helpfulness"].agreement == 1.0
+    # The judge's summary and plot: the annotators pooled as one judge, next to the LLM.
+    summary = judge_style_summary(store, task)
+    assert summary["judges"] == ["annotators", "m"]
+    assert summary["win_tie_loss"]["annotators"]["Helpfulness"]["win"] == 8
 
 
 def test_store_rejects_bad_input_and_keeps_nothing(tmp_path):
@@ -266,7 +270,8 @@ def test_store_rejects_bad_input_and_keeps_nothing(tmp_path):
         load_pair_files(store, a, b, "t")
     bad = tmp_path / "j.jsonl"
     keys = [r["key"] for r in store.rows("SELECT key FROM items")]
-    good = json.dumps({"item": keys[0], "judge": "m", "dimension": "Empathy", "winner": "a"})
+    good = json.dumps({"item": keys[0], "judge": "m", "run": 1, "dimension": "Empathy",
+                       "order": "BA", "answer": "B", "winner": "a"})  # fmt: skip
     bad.write_text(good + "\n" + '{"item": "nope", "judge": "m", "dimension": "Empathy"}\n')
     with pytest.raises(UserError, match=r"j\.jsonl:2"):
         import_judgments(store, bad)

@@ -190,7 +190,8 @@ def results_cmd(
                 cell = f"{res.mean_rating.get(dim, float('nan')):.2f}"
             table.add_row(dim, cell, f"{kappa:.2f}" if n_items else "-")
         console.print(table)
-        plot_task(res, out / f"task-{task.id}.png", task.name)
+        if res.answered_items:
+            plot_task(store, task.id, out / f"task-{task.id}.png")
 
 
 def register(app: typer.Typer) -> None:

@@ -273,14 +273,14 @@ def create_app(
 
     @app.get("/admin/tasks/{task_id}/plot.png")
     def admin_plot(request: Request, task_id: int) -> Response:
-        from sweetiechat.web.results import plot_task, task_results
+        from sweetiechat.web.results import plot_task
 
         admin_only(request)
         task = store.task(task_id)
         if task is None:
             raise HTTPException(404, "no such task")
         with tempfile.TemporaryDirectory() as tmp:
-            path = plot_task(task_results(store, task_id), Path(tmp) / "plot.png", task.name)
+            path = plot_task(store, task_id, Path(tmp) / "plot.png")
             return Response(path.read_bytes(), media_type="image/png")
 
     @app.get("/admin/export.{fmt}")

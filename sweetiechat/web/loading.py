@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sweetiechat.errors import UserError
+from sweetiechat.eval.judge import Judgment
 from sweetiechat.web.dims import PAIRWISE_DIMENSIONS
 from sweetiechat.web.store import PairRecord, Store
 
@@ -24,6 +25,7 @@ __all__ = [
     "import_judgments",
     "load_dataset_file",
     "load_pair_files",
+    "render_export",
     "write_export",
 ]
 
@@ -96,27 +98,25 @@ def import_judgments(store: Store, path: Path, task: str | None = None) -> int:
             continue
         where = f"{path}:{number}"
         try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise UserError(f"{where}: not valid JSON ({err.msg})") from None
-        if not isinstance(rec, dict) or any(k not in rec for k in ("item", "judge", "dimension")):
-            raise UserError(f"{where}: expected a judgment with item, judge, dimension, winner")
-        if rec["dimension"] not in PAIRWISE_DIMENSIONS:
-            raise UserError(f"{where}: unknown dimension {rec['dimension']!r}")
-        if rec.get("winner") not in ("a", "b", "tie", None):
-            raise UserError(f"{where}: winner must be a, b, tie or null")
-        if str(rec["item"]) not in keys:
-            raise UserError(f"{where}: item {rec['item']!r} is not in the task; wrong file?")
+            rec = Judgment.model_validate_json(line)
+        except ValueError as err:
+            first = str(err).splitlines()
+            detail = first[1] + ": " + first[2].strip() if len(first) > 2 else first[0]
+            raise UserError(f"{where}: not a judgment ({detail})") from None
+        if rec.dimension not in PAIRWISE_DIMENSIONS:
+            raise UserError(f"{where}: unknown dimension {rec.dimension!r}")
+        if rec.item not in keys:
+            raise UserError(f"{where}: item {rec.item!r} is not in the task; wrong file?")
         rows.append(
-            (task_id, str(rec["item"]), str(rec["judge"]), int(rec.get("run", 0)),
-             rec["dimension"], rec.get("winner"))
+            (task_id, rec.item, rec.judge, rec.run, rec.dimension, rec.order, rec.answer,
+             rec.winner)
         )  # fmt: skip
     if not rows:
         raise UserError(f"{path}: holds no judgments")
     with store.transaction() as con:
         cur = con.executemany(
-            "INSERT OR IGNORE INTO judgments (task_id, item_key, judge, run, dimension, winner) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT OR IGNORE INTO judgments (task_id, item_key, judge, run, dimension, ord, "
+            "answer, winner) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
         return int(cur.rowcount)
@@ -124,15 +124,15 @@ def import_judgments(store: Store, path: Path, task: str | None = None) -> int:
 
 def export_rows(store: Store) -> list[dict[str, Any]]:
     """Every human answer: pairwise ones in the LLM judge's judgments format (``judge`` is the
-    annotator's name, ``run`` 0), plus the task; dataset ratings with their ``rating``."""
+    annotator's name, ``run`` 1), plus the task; dataset ratings with their ``rating``."""
     pairwise = store.rows(
-        "SELECT t.name AS task, 'pairwise' AS kind, i.key AS item, n.name AS judge, 0 AS run, "
+        "SELECT t.name AS task, 'pairwise' AS kind, i.key AS item, n.name AS judge, 1 AS run, "
         "a.dimension, a.ord AS 'order', a.answer, a.winner, NULL AS rating, a.created_at "
         "FROM answers a JOIN items i ON i.id = a.item_id JOIN tasks t ON t.id = i.task_id "
         "JOIN annotators n ON n.id = a.annotator_id ORDER BY a.id"
     )
     ratings = store.rows(
-        "SELECT t.name AS task, 'dataset' AS kind, i.key AS item, n.name AS judge, 0 AS run, "
+        "SELECT t.name AS task, 'dataset' AS kind, i.key AS item, n.name AS judge, 1 AS run, "
         "r.dimension, NULL AS 'order', NULL AS answer, NULL AS winner, r.rating, r.created_at "
         "FROM ratings r JOIN items i ON i.id = r.item_id JOIN tasks t ON t.id = i.task_id "
         "JOIN annotators n ON n.id = r.annotator_id ORDER BY r.id"

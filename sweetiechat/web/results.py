@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sweetiechat.errors import UserError
 from sweetiechat.eval.agreement import (
     WinTieLoss,
     category_table,
@@ -24,7 +25,14 @@ from sweetiechat.eval.agreement import (
 from sweetiechat.web.dims import DATASET_DIMENSIONS, PAIRWISE_DIMENSIONS, RATING_SCALE
 from sweetiechat.web.store import Store
 
-__all__ = ["JudgeAgreement", "TaskResults", "plot_task", "task_results"]
+__all__ = [
+    "ANNOTATORS",
+    "JudgeAgreement",
+    "TaskResults",
+    "judge_style_summary",
+    "plot_task",
+    "task_results",
+]
 
 
 @dataclass(frozen=True)
@@ -141,31 +149,62 @@ def _judge_agreement(
     return out
 
 
-def plot_task(results: TaskResults, path: Path, title: str) -> Path:
-    """The judge's stacked win/tie/loss bars per dimension (pairwise) or mean ratings."""
-    from sweetiechat.metrics.plots import _plt, _save
+#: The judge name the annotators' pooled answers get in the judge's summaries and plots.
+ANNOTATORS = "annotators"
 
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(7.5, 4.2))
-    if results.kind == "pairwise":
-        dims = list(results.win_tie_loss)
-        shares = [results.win_tie_loss[d].shares() for d in dims]
-        left = [0.0] * len(dims)
-        for idx, (label, color) in enumerate(
-            (("A wins", "#4c72b0"), ("tie", "#bbbbbb"), ("B wins", "#dd8452"))
-        ):
-            widths = [100 * s[idx] for s in shares]
-            ax.barh(dims, widths, left=left, color=color, label=label)
-            left = [x + w for x, w in zip(left, widths, strict=True)]
-        ax.set_xlim(0, 100)
-        ax.set_xlabel("% of annotator answers")
-        ax.invert_yaxis()
-        ax.legend(loc="lower right", fontsize=8)
-    else:
-        dims = list(results.mean_rating)
-        ax.barh(dims, [results.mean_rating[d] for d in dims], color="#4c72b0")
-        ax.set_xlim(1, 5)
-        ax.set_xlabel("mean rating (1-5)")
-        ax.invert_yaxis()
-    ax.set_title(f"{title} ({results.annotators} annotators)", fontsize=10)
-    return _save(fig, path)
+
+def judge_style_summary(store: Store, task_id: int) -> dict[str, Any]:
+    """The LLM judge's summary (:mod:`sweetiechat.eval.judge_summary`) of a task: the
+    annotators' answers pooled as one judge, next to each imported LLM judge."""
+    from sweetiechat.eval.judge import Judgment
+    from sweetiechat.eval.judge_dataset import Rating
+    from sweetiechat.eval.judge_summary import summarize_pairwise, summarize_ratings
+
+    task = store.task(task_id)
+    if task is None:
+        raise KeyError(task_id)
+    if task.kind == "dataset":
+        rows = store.rows(
+            "SELECT i.key, r.dimension, r.rating FROM ratings r JOIN items i ON i.id = r.item_id "
+            "WHERE i.task_id = ?",
+            (task_id,),
+        )
+        ratings = [
+            Rating(dialogue=r["key"], judge=ANNOTATORS, run=1, dimension=r["dimension"],
+                   rating=r["rating"])
+            for r in rows
+        ]  # fmt: skip
+        return summarize_ratings(ratings, DATASET_DIMENSIONS)
+    human = store.rows(
+        "SELECT i.key, a.dimension, a.ord, a.answer, a.winner FROM answers a "
+        "JOIN items i ON i.id = a.item_id WHERE i.task_id = ?",
+        (task_id,),
+    )
+    llm = store.rows(
+        "SELECT item_key AS key, judge, run, dimension, ord, answer, winner FROM judgments "
+        "WHERE task_id = ? AND ord IS NOT NULL",
+        (task_id,),
+    )
+    judgments = [
+        Judgment(item=r["key"], judge=r.get("judge", ANNOTATORS), run=r.get("run", 1),
+                 dimension=r["dimension"], order=r["ord"], answer=r["answer"],
+                 winner=r["winner"])
+        for r in [*human, *llm]
+    ]  # fmt: skip
+    a = Path(task.source_a).stem if task.source_a else "A"
+    b = Path(task.source_b).stem if task.source_b else "B"
+    return summarize_pairwise(judgments, PAIRWISE_DIMENSIONS, a=a, b=b)
+
+
+def plot_task(store: Store, task_id: int, path: Path) -> Path:
+    """The LLM judge's plot for a task: stacked win/tie/loss bars per dimension (pairwise),
+    or the 1-5 rating distribution per dimension (dataset), one panel per judge (the
+    annotators pooled, and each imported LLM judge)."""
+    from sweetiechat.eval.judge_summary import plot_ratings, plot_win_tie_loss
+
+    summary = judge_style_summary(store, task_id)
+    if not summary["judges"]:
+        raise UserError("nothing to plot yet: no answers")
+    if "ratings" in summary:
+        return plot_ratings(summary, path)
+    return plot_win_tie_loss(summary, path)

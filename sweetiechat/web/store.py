@@ -63,6 +63,7 @@ CREATE TABLE IF NOT EXISTS ratings (
 CREATE TABLE IF NOT EXISTS judgments (
   id INTEGER PRIMARY KEY, task_id INTEGER NOT NULL REFERENCES tasks(id), item_key TEXT NOT NULL,
   judge TEXT NOT NULL, run INTEGER NOT NULL, dimension TEXT NOT NULL,
+  ord TEXT CHECK (ord IN ('AB', 'BA')), answer TEXT CHECK (answer IN ('A', 'B', 'tie')),
   winner TEXT CHECK (winner IN ('a', 'b', 'tie')),
   UNIQUE (task_id, item_key, judge, run, dimension));
 CREATE TABLE IF NOT EXISTS chats (
