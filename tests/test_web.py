@@ -9,6 +9,7 @@ import json
 import re
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -282,6 +283,28 @@ def test_store_rejects_bad_input_and_keeps_nothing(tmp_path):
     with pytest.raises(sqlite3.IntegrityError), store.transaction() as con:
         con.execute("INSERT INTO ratings (annotator_id, item_id, dimension, rating, "
                     "created_at) VALUES (1, 1, 'x', 7, 0)")  # fmt: skip
+
+
+def test_agent_eval_generations_load_as_a_pairwise_task(tmp_path):
+    context = [{"role": "seeker", "text": "I lost my job.", "strategy": None}]
+
+    def generations(path: Path, response: str) -> Path:
+        record = {"id": "d1:1", "dialogue_id": "d1", "turn": 1, "mode": "reference",
+                  "seed": 0, "system": "x", "context": context, "reference": "ref",
+                  "response": response, "strategy": None}  # fmt: skip
+        path.write_text(json.dumps(record) + "\n")
+        return path
+
+    store = Store(tmp_path / "eval.sqlite")
+    task = load_pair_files(
+        store,
+        generations(tmp_path / "a.jsonl", "So sorry."),
+        generations(tmp_path / "b.jsonl", "Ok."),
+    )
+    item = store.next_item(task, store.add_annotator("alice").id)
+    assert item is not None and item.key == "d1:1"
+    assert (item.payload["a"], item.payload["b"]) == ("So sorry.", "Ok.")
+    assert item.payload["context"] == context
 
 
 def test_cli_admin_commands(tmp_path):

@@ -95,13 +95,19 @@ def load_pairs_cmd(
     a: Path = typer.Argument(..., help="System A: agent-eval generations.jsonl or dialogues."),
     b: Path = typer.Argument(..., help="System B: the same contexts."),
     name: str | None = typer.Option(None, help="The task's name (default: 'A vs B')."),
+    mode: str = typer.Option(
+        "reference", help="Generations of this context mode (reference or generated)."
+    ),
+    seed_a: int | None = typer.Option(None, help="A's seed, when its file holds several."),
+    seed_b: int | None = typer.Option(None, help="B's seed, when its file holds several."),
     db: Path | None = _DB,
 ) -> None:
     """Load two systems' responses to the same contexts as a pairwise task."""
     from sweetiechat.web.loading import load_pair_files
 
     store = _store(ctx, db)
-    task = store.task(load_pair_files(store, a, b, name))
+    task_id = load_pair_files(store, a, b, name, mode=mode, seed_a=seed_a, seed_b=seed_b)
+    task = store.task(task_id)
     assert task is not None
     console.print(f"pairwise task {escape(task.name)!r}: {task.items} items")
 

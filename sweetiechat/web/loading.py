@@ -38,8 +38,20 @@ def _turns(context: Iterable[Any]) -> list[dict[str, Any]]:
     return out
 
 
-def load_pair_files(store: Store, a: Path, b: Path, name: str | None = None) -> int:
+def load_pair_files(
+    store: Store,
+    a: Path,
+    b: Path,
+    name: str | None = None,
+    *,
+    mode: str | None = "reference",
+    seed_a: int | None = None,
+    seed_b: int | None = None,
+) -> int:
     """Load two systems' responses (``agent eval`` generations or dialogue files) as a task.
+
+    ``mode``, ``seed_a`` and ``seed_b`` pick the generations of one context mode and seed
+    from a file that holds several (as :func:`sweetiechat.eval.pairs.load_pairs`).
 
     Returns:
         The new task's id.
@@ -50,7 +62,7 @@ def load_pair_files(store: Store, a: Path, b: Path, name: str | None = None) -> 
     """
     from sweetiechat.eval.pairs import load_pairs
 
-    pairs = load_pairs(a, b)
+    pairs = load_pairs(a, b, mode=mode, seed_a=seed_a, seed_b=seed_b)
     records = [PairRecord(p.id, _turns(p.context), p.response_a, p.response_b) for p in pairs]
     name = name or f"{Path(a).stem} vs {Path(b).stem}"
     return store.add_pairwise_task(name, records, source_a=str(a), source_b=str(b))
