@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,9 @@ def train(
     ),
     seed: int | None = typer.Option(None, "--seed", help="(First) seed (default 42)."),
     max_steps: int | None = typer.Option(None, "--max-steps", help="Stop after N steps."),
+    max_minutes: float | None = typer.Option(
+        None, "--max-minutes", help="Stop after N minutes (evaluating and saving first)."
+    ),
     limit: int | None = typer.Option(
         None, "--limit", help="Only the first N dialogues of each --data file."
     ),
@@ -93,6 +97,7 @@ def train(
         "seeds": seeds,
         "seed": seed,
         "max_steps": max_steps,
+        "max_minutes": max_minutes,
         "limit": limit,
         "valid_limit": valid_limit,
         "max_length": max_length,
@@ -113,6 +118,8 @@ def train(
             raise UserError("--data is required (unless --resume continues a run)")
         config = _validated(given)
     result = train_agent(config, resume=resume, progress=not quiet)
+    if os.environ.get("RANK", "0") != "0":  # under accelerate/torchrun: the main one prints
+        return
     for folder, metrics in zip(result.out_dirs, result.metrics, strict=True):
         _print_training(folder, metrics)
 

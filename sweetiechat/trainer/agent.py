@@ -64,10 +64,12 @@ class AgentTrainResult:
 
 
 def _distributed() -> Any:
-    """accelerate's process state: starts the process group under ``accelerate launch``."""
+    """accelerate's process state: starts the process group under ``accelerate launch`` or
+    ``torchrun`` (gloo on CPUs, as the Trainer's own state; nccl on GPUs)."""
+    import torch
     from accelerate import PartialState
 
-    return PartialState()
+    return PartialState(cpu=not torch.cuda.is_available())
 
 
 def _prepare(config: AgentTrainConfig, info: AgentInfo, resume: bool) -> Path | None:
@@ -299,6 +301,8 @@ def _fit(
     callbacks: list[Any] = []
     if has_eval and config.patience > 0:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.patience))
+    if config.max_minutes:
+        callbacks.append(_time_limit(config.max_minutes * 60))
     if progress:
         callbacks.append(
             progress_callback(f"training {config.role} agent ({len(train_x)} examples)")
@@ -335,6 +339,26 @@ def _fit(
         "best_metric": trainer.state.best_metric,
         "log_history": trainer.state.log_history,
     }
+
+
+def _time_limit(seconds: float) -> Any:
+    """A callback that ends training after ``seconds``, evaluating and saving first (so the
+    best checkpoint is chosen among what was trained)."""
+    import time
+
+    from transformers import TrainerCallback
+
+    class TimeLimit(TrainerCallback):
+        def __init__(self) -> None:
+            self.start = time.monotonic()
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            if time.monotonic() - self.start > seconds:
+                control.should_training_stop = True
+                control.should_evaluate = args.eval_strategy != "no"
+                control.should_save = True
+
+    return TimeLimit()
 
 
 def encode_stats_line(stats: EncodeStats) -> str:

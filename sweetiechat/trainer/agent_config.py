@@ -72,6 +72,9 @@ class AgentTrainConfig(BaseModel):
     """Passes over the training examples."""
     max_steps: int = -1
     """Stop after this many steps (overrides ``epochs`` when positive)."""
+    max_minutes: float | None = Field(default=None, gt=0)
+    """Stop after this many minutes of training (evaluating and saving a checkpoint first),
+    for a run bounded by time on a slow machine."""
 
     # evaluation, early stopping and checkpoints
     eval_steps: int = Field(default=500, ge=1)
