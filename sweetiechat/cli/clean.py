@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
@@ -55,6 +55,22 @@ def clean(
     role_model: Path | None = typer.Option(
         None, "--role-model", help="A role detector folder. [default: the shipped one]"
     ),
+    role_llm: str | None = typer.Option(
+        None,
+        "--role-llm",
+        help="Ask a model (embedded or openai) to confirm each turn the role detector flags.",
+    ),
+    role_llm_model: str | None = typer.Option(
+        None, "--role-llm-model", help="With --role-llm: the model name (openai) or folder."
+    ),
+    role_llm_base_url: str | None = typer.Option(
+        None, "--role-llm-base-url", help="With --role-llm openai: the server's URL."
+    ),
+    role_llm_api_key_env: str = typer.Option(
+        "OPENAI_API_KEY",
+        "--role-llm-api-key-env",
+        help='With --role-llm openai: the variable holding the key ("" for none).',
+    ),
     recognizer: Path | None = typer.Option(
         None, "--recognizer", help="A strategy recognizer folder: report strategy adherence."
     ),
@@ -71,9 +87,10 @@ def clean(
     Repairs (cutting long utterances or dialogues, trailing goodbyes) keep a dialogue and are
     listed in its meta.repairs. See docs/quality.md. Example:
 
-        sweetiechat clean dialogues.jsonl -o clean.jsonl --report clean-report --disable near_duplicate
+        sweetiechat clean dialogues.jsonl -o clean.jsonl --report report --disable off_scenario
     """
     from sweetiechat.quality.clean import clean_file, strategy_adherence, write_json
+    from sweetiechat.quality.clean_models import ModelChecks
     from sweetiechat.quality.clean_report import build_config, write_report
 
     config = build_config(
@@ -98,6 +115,7 @@ def clean(
         raise ConfigError(f"{out} already exists; pass --force to replace it, or choose another -o")
     if out.resolve() == source.resolve():
         raise ConfigError("-o must differ from the input file")
+    role_backend = _role_backend(role_llm, role_llm_model, role_llm_base_url, role_llm_api_key_env)
     report_dir.mkdir(parents=True, exist_ok=True)
     with Progress(
         TextColumn("cleaning"),
@@ -113,7 +131,7 @@ def clean(
             out,
             report_dir / "rejected.jsonl",
             config,
-            role_model=role_model,
+            checks=ModelChecks(config, role_model=role_model, role_backend=role_backend),
             progress=lambda n: bar.advance(task, n),
         )
     if recognizer is not None:
@@ -126,6 +144,30 @@ def clean(
         f"{report.kept} kept -> {escape(str(out))}; {report.rejected} rejected -> "
         f"{escape(str(report_dir / 'rejected.jsonl'))}; report in {escape(str(report_dir))}"
     )
+
+
+def _role_backend(
+    kind: str | None, model: str | None, base_url: str | None, api_key_env: str
+) -> Any:
+    if kind is None:
+        if model or base_url:
+            raise ConfigError("--role-llm-model and --role-llm-base-url need --role-llm")
+        return None
+    if kind not in ("embedded", "openai"):
+        raise ConfigError(f"--role-llm {kind}: choose embedded or openai")
+    from sweetiechat.backends.wrappers import UsageLedger
+    from sweetiechat.config import RoleConfig
+    from sweetiechat.factory import build_backend
+
+    cfg = RoleConfig(
+        backend=kind,
+        model=model,
+        base_url=base_url,
+        api_key_env=api_key_env,
+        temperature=0.0,
+        max_tokens=8,
+    )
+    return build_backend(cfg, "role checker", UsageLedger())
 
 
 def _show(report: CleanReport) -> None:
