@@ -367,3 +367,21 @@ def test_dataset_ratings_on_the_test_server(tmp_path):
     assert all(r.rating is None for r in ratings if r.judge == "garbage")
     assert summary["self_agreement"]["rater"]["1-2"]["agreement"] == 1.0
     assert summary["fleiss_kappa"]["1"]["n"] == 0  # no question both judges answered
+
+
+def test_a_second_invocation_compared_with_the_first_gives_self_agreement(systems, tmp_path):
+    from sweetiechat.eval.judge_summary import compare_judgments
+
+    a, b, _ = systems
+    items = load_pairs(a, b)[:4]
+    with OpenAITestServer(script=judge_script) as server:
+        _judge(items, _judges(server, "first"), tmp_path / "one", seed=1)
+        _judge(items, _judges(server, "first"), tmp_path / "two", seed=2)
+    result = compare_judgments(
+        read_judgments(tmp_path / "one"), read_judgments(tmp_path / "two"),
+        [d.name for d in DIMENSIONS],
+    )  # fmt: skip
+    same = sum(order_for(1, 1, i.id) == order_for(2, 1, i.id) for i in items)
+    assert result["all"]["n"] == 4 * 7
+    assert result["all"]["agreement"] == pytest.approx(same / 4)
+    assert result["Empathy"]["n"] == 4

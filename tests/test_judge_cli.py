@@ -139,3 +139,26 @@ def test_a_folder_of_other_judgments_is_refused(tmp_path):
     check_run_folder(tmp_path / "x", {"kind": "pairwise", "items": "abc", "seed": 0})  # resume
     with pytest.raises(UserError, match=r"other inputs or settings \(items, seed differ\)"):
         check_run_folder(tmp_path / "x", {"kind": "pairwise", "items": "def", "seed": 1})
+
+
+def test_agreement_command_compares_two_folders(tmp_path, monkeypatch, capsys):
+    rows = [
+        {"item": f"d:{i}", "judge": "j", "run": 1, "dimension": "Empathy", "order": "AB",
+         "answer": ans, "winner": win}
+        for i, (ans, win) in enumerate([("A", "a"), ("B", "b"), ("tie", "tie"), ("A", "a")])
+    ]  # fmt: skip
+    for name, flip in (("one", False), ("two", True)):
+        (tmp_path / name).mkdir()
+        lines = [dict(r, winner="b") if flip and r["item"] == "d:3" else r for r in rows]
+        (tmp_path / name / "judgments.jsonl").write_text(
+            "".join(json.dumps(x) + "\n" for x in lines)
+        )
+    code, out, err = in_process(
+        monkeypatch, capsys, "judge", "agreement", str(tmp_path / "one"), str(tmp_path / "two")
+    )
+    assert code == 0, err
+    assert "75.0%" in out  # 3 of 4 the same
+    code, _, err = in_process(
+        monkeypatch, capsys, "judge", "agreement", str(tmp_path / "one"), str(tmp_path / "no")
+    )
+    assert code == 2 and "no such file" in err

@@ -252,6 +252,38 @@ def _report_agreement(summary: dict[str, Any]) -> None:
         )
 
 
+@app.command("agreement")
+def agreement(
+    first: Path = typer.Argument(..., help="A judgments.jsonl, or the folder holding one."),
+    second: Path = typer.Argument(..., help="Another, of the same items."),
+) -> None:
+    """Agreement between two sets of pairwise judgments of the same items (e.g. two
+    invocations of one judge, or people and an LLM): Cohen's kappa per dimension.
+
+        sweetiechat judge agreement judged-1 judged-2
+    """
+    from rich.table import Table
+
+    from sweetiechat.eval.judge import read_judgments
+    from sweetiechat.eval.judge_dims import DIMENSIONS
+    from sweetiechat.eval.judge_summary import compare_judgments
+
+    result = compare_judgments(
+        read_judgments(first), read_judgments(second), [d.name for d in DIMENSIONS]
+    )
+    if not result["all"]["n"]:
+        raise UserError(
+            f"{first} and {second} share no judged question; are they of the same items?"
+        )
+    table = Table(title=f"Agreement: {first} vs {second}")
+    for col in ("dimension", "n", "Cohen's kappa", "same answer"):
+        table.add_column(col, justify="left" if col == "dimension" else "right")
+    for key, s in result.items():
+        kappa = "-" if s["kappa"] != s["kappa"] else f"{s['kappa']:.3f}"
+        table.add_row(key, str(s["n"]), kappa, f"{s['agreement']:.1%}")
+    console.print(table)
+
+
 @app.command("dataset")
 def dataset(
     file: Path = typer.Argument(..., help="Dialogues in any supported format."),

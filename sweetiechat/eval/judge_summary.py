@@ -28,6 +28,7 @@ from sweetiechat.eval.judge import Judgment
 from sweetiechat.eval.judge_dataset import Rating
 
 __all__ = [
+    "compare_judgments",
     "plot_ratings",
     "plot_win_tie_loss",
     "ratings_table",
@@ -144,6 +145,35 @@ def summarize_pairwise(
                 **{d: kappa(sorted(k for k in full if k[1] == d)) for d in dims},
             }
     return result
+
+
+def compare_judgments(
+    first: Sequence[Judgment], second: Sequence[Judgment], dimensions: Sequence[str]
+) -> dict[str, Any]:
+    """Agreement between two sets of judgments of the same items (two invocations of one
+    judge, two judges, or people and an LLM): Cohen's kappa and raw agreement on the
+    winners, per dimension and over all, over the (item, dimension) questions both answered.
+    Where a set holds several judges or runs, each question's first judgment is taken."""
+
+    def winners(judgments: Sequence[Judgment]) -> dict[tuple[str, str], str]:
+        out: dict[tuple[str, str], str] = {}
+        for j in sorted(judgments, key=lambda j: (j.run, j.judge)):
+            if j.winner is not None:
+                out.setdefault((j.item, j.dimension), j.winner)
+        return out
+
+    one, two = winners(first), winners(second)
+    common = sorted(set(one) & set(two))
+    dims = _ordered(list({k[1] for k in common}), dimensions)
+
+    def stats(keys: list[tuple[str, str]]) -> dict[str, Any]:
+        x, y = [one[k] for k in keys], [two[k] for k in keys]
+        return {"n": len(keys), "kappa": cohen_kappa(x, y), "agreement": percent_agreement(x, y)}
+
+    return {
+        "all": stats(common),
+        **{d: stats([k for k in common if k[1] == d]) for d in dims},
+    }
 
 
 def summarize_ratings(ratings: Sequence[Rating], dimensions: Sequence[str]) -> dict[str, Any]:
