@@ -385,3 +385,21 @@ def test_a_second_invocation_compared_with_the_first_gives_self_agreement(system
     assert result["all"]["n"] == 4 * 7
     assert result["all"]["agreement"] == pytest.approx(same / 4)
     assert result["Empathy"]["n"] == 4
+
+
+def test_generations_of_merged_dialogues_line_up_with_the_raw_file(tmp_path):
+    from sweetiechat.normalize import normalise
+
+    turns = [
+        Turn(role="seeker", text="Hi."), Turn(role="seeker", text="I lost my job."),
+        Turn(role="supporter", text="I'm sorry."), Turn(role="supporter", text="What happened?"),
+        Turn(role="seeker", text="They closed the shop."), Turn(role="supporter", text="Oh no."),
+    ]  # fmt: skip
+    raw = Dialogue(id="m", problem_type="Job crisis", turns=turns)
+    a = tmp_path / "raw.jsonl"
+    write_dialogues(a, [raw])
+    merged = normalise(raw, merge_consecutive=True, drop_greetings=False)
+    b = _generations(tmp_path / "gen.jsonl", [merged], lambda d, i, s: "reply")
+    pairs = load_pairs(a, b)
+    assert [p.id for p in pairs] == ["m:1", "m:3"]
+    assert pairs[0].response_a == "I'm sorry. What happened?"

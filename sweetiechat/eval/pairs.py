@@ -294,13 +294,15 @@ def load_pairs(
     if kind_a != kind_b:  # a dialogue file offers every turn: keep the generations' items
         gen_path, gen = (a, items_a) if kind_a == "generations" else (b, items_b)
         dia_path, dia = (b, items_b) if kind_a == "generations" else (a, items_a)
-        candidates = [dia, *_variants(dia_path)]
-        best = max(
-            candidates,
-            key=lambda c: sum(
+
+        def fit(c: dict[str, ResponseItem]) -> int:
+            return sum(
                 1 for k, v in gen.items() if k in c and _key(c[k].context) == _key(v.context)
-            ),
-        )
+            )
+
+        best = dia
+        if fit(dia) < len(gen):  # not as the file has them: try the normalised forms
+            best = max([dia, *_variants(dia_path)], key=fit)
         missing = [k for k in gen if k not in best]
         if missing:
             raise UserError(
