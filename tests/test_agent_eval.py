@@ -225,3 +225,53 @@ def test_bad_input_is_one_line(cli, tmp_path):
     one_line_error(*cli(*base, *data, "--mode", "sideways")[::2], "--mode")
     one_line_error(*cli(*base, *data, "--seeds", "x")[::2], "--seeds")
     assert not (tmp_path / "o" / "generations.jsonl").exists()
+
+
+def _lora(folder, seed: int, with_strategy: bool):
+    """A LoRA adapter on the tiny Llama, saved as a fine-tuned agent (random, untrained)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from sweetiechat.agents.trained import base_fingerprint
+
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_pretrained(llama_dir())
+    config = LoraConfig(r=2, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    get_peft_model(model, config).save_pretrained(folder)
+    info = AgentInfo(
+        base_model=str(llama_dir()),
+        base_fingerprint=base_fingerprint(str(llama_dir())),
+        with_strategy=with_strategy,
+        system_prompt="Tiny agent prompt about {problem_type}.",
+        max_length=256,
+        seed=seed,
+    )
+    (folder / AGENT_FILE).write_text(info.model_dump_json())
+    return folder
+
+
+def test_a_folder_of_adapter_seeds_is_one_run_each(cli, tmp_path):
+    seeds = tmp_path / "agent"
+    for seed in (3, 4):
+        _lora(seeds / f"seed-{seed}", seed, with_strategy=True)
+    out = tmp_path / "ev"
+    code, _, err = cli(
+        "agent", "eval", "--data", str(FIXTURE), "--model", str(llama_dir()),
+        "--adapter", str(seeds), "--limit", "1", "--mode", "reference",
+        "--max-new-tokens", "4", "--out", str(out), *FAST,
+    )  # fmt: skip
+    assert code == 0, err
+    records = list(read_generations(out / "generations.jsonl"))
+    assert {r.seed for r in records} == {3, 4}  # the adapters' training seeds
+    assert len(records) == 2 * 6
+    assert records[0].system == "Tiny agent prompt about Job Crisis."  # the adapter's own prompt
+    # a tagged agent's history carries the human strategy tags, as it was trained
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["summary"]["reference"]["bleu2"]["n"] == 2
+    assert {r["label"] for r in metrics["runs"]} == {"seed-3", "seed-4"}
+    code, _, err = cli(
+        "agent", "eval", "--data", str(FIXTURE), "--model", "embedded", "--adapter",
+        str(seeds / "seed-3"), "--out", str(tmp_path / "o2"), *FAST,
+    )  # fmt: skip
+    one_line_error(code, err, "trained on base model")

@@ -150,6 +150,8 @@ def generate_local(
     sampling: Sampling,
     seed: int,
     on_record: OnRecord,
+    *,
+    run: int | None = None,
 ) -> GenStats:
     """Answer every target of ``chains`` with a local model, in one continuous batch.
 
@@ -159,6 +161,7 @@ def generate_local(
         sampling: the decoding settings.
         seed: the sampling seed.
         on_record: called with each record as soon as it is written.
+        run: the records' ``seed`` (default: ``seed``), e.g. an adapter's training seed.
     """
     from sweetiechat.backends.batching import Batcher, GenRequest
     from sweetiechat.backends.batching import Sampling as RowSampling
@@ -189,7 +192,7 @@ def generate_local(
             _finish(
                 chain,
                 request.text,
-                seed=seed,
+                seed=seed if run is None else run,
                 system=system,
                 with_strategy=generator.with_strategy,
                 stats=stats,
@@ -220,11 +223,13 @@ async def agenerate_api(
     system: str,
     with_strategy: bool = False,
     concurrency: int = 4,
+    run: int | None = None,
 ) -> GenStats:
     """Answer every target of ``chains`` with a chat backend (an API model).
 
     Chains run concurrently (at most ``concurrency`` requests at once); each chain's turns
     run in order, so a generated-context history always holds the earlier responses.
+    ``run`` is the records' ``seed`` (default: ``seed``).
     """
     stats = GenStats()
     gate = asyncio.Semaphore(concurrency)
@@ -244,7 +249,7 @@ async def agenerate_api(
             _finish(
                 chain,
                 completion.text,
-                seed=seed,
+                seed=seed if run is None else run,
                 system=system_for(chain.dialogue, system),
                 with_strategy=with_strategy,
                 stats=stats,

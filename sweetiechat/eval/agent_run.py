@@ -341,7 +341,12 @@ def evaluate_agent(
                         run.max_length, settings.batch_size,
                     )  # fmt: skip
                     stats = generate_local(
-                        generator, chains, settings.sampling(), run.sampling_seed, keep
+                        generator,
+                        chains,
+                        settings.sampling(),
+                        run.sampling_seed,
+                        keep,
+                        run=run.seed,
                     )
                 elif chains:
                     assert backend is not None
@@ -349,7 +354,7 @@ def evaluate_agent(
                         agenerate_api(
                             backend, chains, settings.sampling(), run.sampling_seed, keep,
                             system=run.system, with_strategy=run.with_strategy,
-                            concurrency=settings.concurrency,
+                            concurrency=settings.concurrency, run=run.seed,
                         )
                     )  # fmt: skip
                 records = [mine[i] for i in sorted(ids) if i in mine]
