@@ -330,10 +330,10 @@ async def ajudge_pairs(
         (r.get("item"), r.get("judge"), r.get("run"), r.get("dimension"))
         for r in read_jsonl_records(path)
     }
-    keys = [
+    keys = [  # item by item, so that a run cut short holds whole items
         (item, name, run, dim)
-        for run in range(1, runs + 1)
         for item in items
+        for run in range(1, runs + 1)
         for name in judges
         for dim in dimensions
     ]

@@ -152,10 +152,10 @@ async def ajudge_dataset(
         (r.get("dialogue"), r.get("judge"), r.get("run"), r.get("dimension"))
         for r in read_jsonl_records(path)
     }
-    keys = [
+    keys = [  # dialogue by dialogue, so that a run cut short holds whole dialogues
         (d, name, run, dim)
-        for run in range(1, runs + 1)
         for d in dialogues
+        for run in range(1, runs + 1)
         for name in judges
         for dim in dimensions
     ]
