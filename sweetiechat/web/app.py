@@ -71,8 +71,15 @@ def create_app(
     require_web()
     import jinja2
     from fastapi import FastAPI, HTTPException, Request
-    from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+    from fastapi.responses import (
+        HTMLResponse,
+        JSONResponse,
+        PlainTextResponse,
+        RedirectResponse,
+        Response,
+    )
     from fastapi.staticfiles import StaticFiles
+    from starlette.exceptions import HTTPException as StarletteHTTPException
 
     app = FastAPI(title="sweetiechat human evaluation", docs_url=None, redoc_url=None)
     app.state.store = store
@@ -103,7 +110,13 @@ def create_app(
 
     @app.exception_handler(UserError)
     async def _user_error(request: Request, err: UserError) -> HTMLResponse:
-        return page("error.html", 400, message=str(err))
+        return page("error.html", 400, message=str(err), saved=False)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, err: StarletteHTTPException) -> Response:
+        if request.url.path.endswith("/chat/send"):  # the chat script reads JSON
+            return JSONResponse({"detail": err.detail}, status_code=err.status_code)
+        return page("error.html", err.status_code, message=str(err.detail), saved=None)
 
     def annotator(token: str) -> Annotator:
         found = store.annotator_by_token(token)
