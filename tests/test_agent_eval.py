@@ -191,6 +191,24 @@ def test_a_local_prompt_is_cut_from_the_left_to_fit():
     assert tok.decode(short).startswith("<|im_start|>system")  # the system prompt stays
 
 
+def test_a_local_generated_context_prompt_holds_the_models_own_response():
+    from transformers import AutoTokenizer
+
+    from sweetiechat.eval.agent_gen import LocalGenerator
+
+    tok = AutoTokenizer.from_pretrained(llama_dir())
+    generator = LocalGenerator(str(llama_dir()), None, False, "System.")
+    chain = build_chains(DIALOGUES[:1], "generated")[0]
+    own = "I am anxious about my job too."
+    human = chain.dialogue.turns[chain.turn].text
+    chain.advance(own, None)
+    prompt = " ".join(tok.decode(generator.prompt_ids(tok, chain, 10_000)[0]).split())
+    assert own in prompt and human not in prompt
+    reference = build_chains(DIALOGUES[:1], "reference")[1]
+    prompt = " ".join(tok.decode(generator.prompt_ids(tok, reference, 10_000)[0]).split())
+    assert human in prompt and own not in prompt
+
+
 def _adapter(folder, fingerprint):
     folder.mkdir()
     info = AgentInfo(base_model="elsewhere", base_fingerprint=fingerprint)

@@ -20,6 +20,7 @@ Example (the untuned embedded model on the first 5 ESConv test dialogues)::
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -285,6 +286,7 @@ def evaluate_agent(
     from sweetiechat.metrics.response import parse_metrics
     from sweetiechat.tokenizers import get_tokenizer
 
+    started = time.perf_counter()
     out = Path(out_dir)
     metric_names = parse_metrics(",".join(settings.metrics))
     dialogues = load_dialogues(settings)
@@ -381,6 +383,7 @@ def evaluate_agent(
                     }
                 )
                 report["summary"] = summarize(report["runs"])
+                report["wall_s"] = round(time.perf_counter() - started, 1)
                 _write_json(out / METRICS, report)
     finally:
         writer.close()
