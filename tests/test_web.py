@@ -380,3 +380,40 @@ def test_chat_page_streams_and_saves_the_transcript(tmp_path):
     assert [t["role"] for t in turns] == ["seeker", "supporter"] * 2
     assert turns[0]["text"] == "My boss shouted at me."
     assert json.loads(saved[0]["dialogue"])["meta"]["crisis"] is True
+
+
+def test_sweetiechat_web_serves_and_prints_the_admin_link(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    from sweetiechat.web.testing import free_port
+
+    store = Store(tmp_path / "eval.sqlite")
+    alice = store.add_annotator("alice")
+    port = free_port()
+    exe = Path(sys.executable).with_name("sweetiechat")
+    proc = subprocess.Popen(
+        [str(exe), "web", "--db", str(store.path), "--port", str(port), "--no-chat"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        lines = [proc.stdout.readline() for _ in range(2)]  # type: ignore[union-attr]
+        admin = re.search(r"admin: (http://127\.0\.0\.1:\d+/admin\?token=\S+)", "".join(lines))
+        assert admin, lines
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with httpx.Client(follow_redirects=True, timeout=30) as client:
+                    assert client.get(admin.group(1)).status_code == 200
+                    assert "alice" in client.get(f"http://127.0.0.1:{port}/admin").text
+                    page = client.get(f"http://127.0.0.1:{port}/annotate/{alice.token}")
+                    assert page.status_code == 200
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline and proc.poll() is None
+                time.sleep(0.3)
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=30)
+    assert alice.token not in out  # no access log: the links' tokens stay out of the logs
