@@ -1,6 +1,8 @@
 """Crisis-detector evaluation: precision and recall on the development and held-out halves of
-``benchmarks/data/crisis_eval.jsonl``, per layer and per category, side by side with the
-regular-expression list sweetiechat used before (15 patterns), and messages per second.
+``benchmarks/data/crisis_eval.jsonl`` and on the fresh held-out set
+``benchmarks/data/crisis_fresh.jsonl`` (written before the trained layer was tuned), per layer
+and per category, side by side with the regular-expression list sweetiechat used before (15
+patterns), and messages per second.
 Writes the tables into docs/safety.md and a chart into docs/safety_eval.png.
 
 Also measures the false-alarm side on real, ordinary emotional-support text: the share of
@@ -30,6 +32,13 @@ from sweetiechat.quality.semantic import SemanticLayer
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "benchmarks" / "data" / "crisis_eval.jsonl"
+FRESH = ROOT / "benchmarks" / "data" / "crisis_fresh.jsonl"
+SPLITS = ("dev", "heldout", "fresh")
+SPLIT_NAMES = {
+    "dev": "dev",
+    "heldout": "held-out (old; looked at 5 times)",
+    "fresh": "fresh held-out",
+}
 DOC = ROOT / "docs" / "safety.md"
 ESCONV = Path("/work/shared/data/esconv/test.json")
 CATEGORIES = ["suicidal_ideation", "self_harm", "harm_from_others", "means_request"]
@@ -62,15 +71,22 @@ Predict = Callable[[Sequence[dict]], list[tuple[bool, str]]]
 
 
 def load() -> list[dict]:
-    """The evaluation rows: text, context, category, kind, split."""
-    return [json.loads(line) for line in DATA.read_text().splitlines() if line.strip()]
+    """The evaluation rows: text, context, category, kind, split (dev, heldout, fresh)."""
+    return [
+        json.loads(line)
+        for path in (DATA, FRESH)
+        for line in path.read_text().splitlines()
+        if line.strip()
+    ]
 
 
 def methods(semantic: SemanticLayer) -> dict[str, Predict]:
     """Each configuration: rows -> [(risk, category)]."""
     patterns = RiskDetector(semantic=False)
-    no_ctx = RiskDetector(semantic=semantic)
+    protos = RiskDetector(semantic=semantic, head=False)
     full = RiskDetector(semantic=semantic)
+    head_only = RiskDetector(semantic=semantic)
+    head_only.threshold = 2.0  # the prototypes never decide: patterns + the trained head
 
     def legacy(rows: Sequence[dict]) -> list[tuple[bool, str]]:
         return [(bool(LEGACY.search(r["text"])), "?") for r in rows]
@@ -86,8 +102,11 @@ def methods(semantic: SemanticLayer) -> dict[str, Predict]:
     return {
         "old regex list (15)": legacy,
         "patterns": run(patterns, False),
-        "patterns + semantic": run(no_ctx, False),
-        "patterns + semantic + context": run(full, True),
+        "patterns + prototypes": run(protos, False),
+        "patterns + prototypes + context (before)": run(protos, True),
+        "patterns + trained head": run(head_only, False),
+        "patterns + prototypes + head": run(full, False),
+        "full: patterns + prototypes + head + context": run(full, True),
     }
 
 
@@ -182,41 +201,44 @@ def report(rows: list[dict], repeats: int, esconv: Path | None = None) -> str:
     semantic = SemanticLayer()
     results = {}
     for name, predict in methods(semantic).items():
-        for split in ("dev", "heldout"):
+        for split in SPLITS:
             part = [r for r in rows if r["split"] == split]
             results[name, split] = scores(part, predict(part))
-    n = {s: sum(r["split"] == s for r in rows) for s in ("dev", "heldout")}
+    n = {s: sum(r["split"] == s for r in rows) for s in SPLITS}
     pos = {s: sum(r["split"] == s and r["category"] != "none" for r in rows) for s in n}
     lines = [
-        f"Evaluation set: {len(rows)} messages ({sum(pos.values())} risk, "
-        f"{len(rows) - sum(pos.values())} hard negatives); development half {n['dev']} "
-        f"({pos['dev']} risk), held-out half {n['heldout']} ({pos['heldout']} risk). "
+        f"Evaluation sets: `crisis_eval.jsonl`, development half {n['dev']} messages "
+        f"({pos['dev']} risk), held-out half {n['heldout']} ({pos['heldout']} risk); "
+        f"`crisis_fresh.jsonl`, fresh held-out {n['fresh']} ({pos['fresh']} risk). "
         f"Machine: {machine()}.",
         "",
-        "| detector | dev P | dev R | held-out P | held-out R | held-out F1 | held-out FP / FN |",
-        "|---|---|---|---|---|---|---|",
+        "| detector | dev P | dev R | held-out P | held-out R | held-out FP / FN "
+        "| fresh P | fresh R | fresh FP / FN |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name in methods(semantic):
-        d, h = results[name, "dev"], results[name, "heldout"]
+        d, h, f = (results[name, s] for s in SPLITS)
         lines.append(
             f"| {name} | {d['precision']:.3f} | {d['recall']:.3f} | {h['precision']:.3f} | "
-            f"{h['recall']:.3f} | {h['f1']:.3f} | {h['fp']:.0f} / {h['fn']:.0f} |"
+            f"{h['recall']:.3f} | {h['fp']:.0f} / {h['fn']:.0f} | {f['precision']:.3f} | "
+            f"{f['recall']:.3f} | {f['fp']:.0f} / {f['fn']:.0f} |"
         )
-    lines += [
-        "",
-        "Recall per category on the held-out half (risk detected; in brackets: with the "
-        "right category):",
-        "",
-        "| detector | " + " | ".join(CATEGORIES) + " |",
-        "|---|" + "---|" * len(CATEGORIES),
-    ]
-    for name in methods(semantic):
-        h = results[name, "heldout"]
-        cells = [
-            f"{h[c]:.2f}" + ("" if name.startswith("old") else f" ({h[c + '_exact']:.2f})")
-            for c in CATEGORIES
+    for split in ("heldout", "fresh"):
+        lines += [
+            "",
+            f"Recall per category, {SPLIT_NAMES[split]} (risk detected; in brackets: with the "
+            "right category):",
+            "",
+            "| detector | " + " | ".join(CATEGORIES) + " |",
+            "|---|" + "---|" * len(CATEGORIES),
         ]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        for name in methods(semantic):
+            h = results[name, split]
+            cells = [
+                f"{h[c]:.2f}" + ("" if name.startswith("old") else f" ({h[c + '_exact']:.2f})")
+                for c in CATEGORIES
+            ]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
     sp = speed(rows, repeats)
     lines += [
         "",
@@ -261,15 +283,18 @@ def plot(results: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     names = list(dict.fromkeys(k[0] for k in results))
-    fig, ax = plt.subplots(figsize=(8, 3.5))
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.2), sharey=True)
     x = range(len(names))
-    for off, key in ((-0.2, "precision"), (0.2, "recall")):
-        ax.bar([i + off for i in x], [results[n, "heldout"][key] for n in names], 0.4, label=key)
-    ax.axhline(0.95, color="grey", lw=0.8, ls="--")
-    ax.set_xticks(list(x), [n.replace(" + ", "\n+ ") for n in names], fontsize=8)
-    ax.set_ylim(0, 1.05)
-    ax.set_title("Crisis detection, held-out half")
-    ax.legend(loc="lower right")
+    for ax, split in zip(axes, ("heldout", "fresh"), strict=True):
+        for off, key in ((-0.2, "precision"), (0.2, "recall")):
+            values = [results[n, split][key] for n in names]
+            ax.bar([i + off for i in x], values, 0.4, label=key)
+        ax.axhline(0.95, color="grey", lw=0.8, ls="--")
+        ax.axhline(0.90, color="grey", lw=0.6, ls=":")
+        ax.set_xticks(list(x), [n.replace(" + ", "\n+ ") for n in names], fontsize=6)
+        ax.set_ylim(0, 1.05)
+        ax.set_title(f"Crisis detection, {SPLIT_NAMES[split]}", fontsize=9)
+        ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 

@@ -35,7 +35,7 @@ from sweetiechat.io import read_dialogues
 from sweetiechat.quality.head import DEFAULT_HEAD, RiskHead
 from sweetiechat.quality.patterns import match_patterns
 from sweetiechat.quality.prototypes import PROTOTYPES
-from sweetiechat.quality.risk import RiskDetector
+from sweetiechat.quality.risk import RiskAssessment, RiskDetector
 from sweetiechat.quality.semantic import CATEGORIES, SemanticLayer, spell_out
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,11 +63,16 @@ def training_rows(layer: SemanticLayer, esconv_units: int, seed: int) -> tuple[l
     units: list[str] = []
     for turns in seeker_turns(ESCONV / "train.json", None, seed):
         for text in turns:
-            if match_patterns(text) is None:
-                units.extend(u for u in layer.units(text) if match_patterns(u) is None)
+            units.extend(layer.units(text))
     units = list(dict.fromkeys(units))
     random.Random(seed).shuffle(units)
-    rows += [(u, "none", "esconv") for u in units[:esconv_units]]
+    picked = []
+    for u in units:  # a seeded sample, leaving out what a precise pattern flags
+        if len(picked) >= esconv_units:
+            break
+        if match_patterns(u) is None:
+            picked.append(u)
+    rows += [(u, "none", "esconv") for u in picked]
     # no near-copies of test messages
     tests = [
         json.loads(line)
@@ -114,15 +119,27 @@ def fit(
     return RiskHead(model.coef_, model.intercept_, categories=CATEGORIES)
 
 
+def _in_context(
+    det: RiskDetector, texts: Sequence[str], contexts: Sequence[Sequence[str]]
+) -> list[RiskAssessment]:
+    """``det.assess_many`` with each distinct message assessed once (the grid reruns it)."""
+    ctx = [list(c)[-det.context_turns :] for c in contexts]
+    unique = list(dict.fromkeys([*texts, *(t for c in ctx for t in c)]))
+    own = dict(zip(unique, det._offline(unique), strict=True))
+    return [
+        det._with_context(own[t], t, [own[x] for x in c]) for t, c in zip(texts, ctx, strict=True)
+    ]
+
+
 def evaluate(det: RiskDetector, rows: Sequence[dict], valid: Sequence[list[str]]) -> dict:
     """Development precision/recall and the ESConv valid flag rate of the full detector."""
-    out = det.assess_many([r["text"] for r in rows], [r["context"] for r in rows])
+    out = _in_context(det, [r["text"] for r in rows], [r["context"] for r in rows])
     gold = [r["category"] != "none" for r in rows]
     tp = sum(a.risk and g for a, g in zip(out, gold, strict=True))
     fp = sum(a.risk and not g for a, g in zip(out, gold, strict=True))
     texts = [t for turns in valid for t in turns]
     ctx = [turns[:i] for turns in valid for i in range(len(turns))]
-    flags = det.assess_many(texts, ctx)
+    flags = _in_context(det, texts, ctx)
     return {
         "dev_precision": tp / (tp + fp) if tp + fp else 1.0,
         "dev_recall": tp / sum(gold),
@@ -133,14 +150,20 @@ def evaluate(det: RiskDetector, rows: Sequence[dict], valid: Sequence[list[str]]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--esconv-train", type=int, default=4000, help="ESConv negative units")
-    parser.add_argument("--valid-dialogues", type=int, default=80)
+    parser.add_argument("--esconv-train", type=int, default=2500, help="ESConv negative units")
+    parser.add_argument("--valid-dialogues", type=int, default=30)
     parser.add_argument("--max-flag-rate", type=float, default=0.03)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--cache", type=Path, help="an .npz of sentence embeddings to reuse")
     args = parser.parse_args()
     t0 = time.time()
     layer = SemanticLayer()
+    if args.cache and args.cache.is_file():
+        saved = np.load(args.cache, allow_pickle=False)
+        layer._load()
+        for text, vec in zip(saved["texts"].tolist(), saved["vecs"], strict=True):
+            layer._cache[text] = vec
     rows, counts = training_rows(layer, args.esconv_train, args.seed)
     print(f"training rows: {counts} ({time.time() - t0:.0f} s)", flush=True)
     vecs = layer.embed([spell_out(t) for t, _, _ in rows])
@@ -153,24 +176,31 @@ def main() -> None:
     ]
     valid = seeker_turns(ESCONV / "valid.json", args.valid_dialogues, args.seed)
     base = evaluate(RiskDetector(semantic=layer, head=False), dev, valid)
+    if args.cache:
+        texts = list(layer._cache)
+        np.savez(args.cache, texts=np.array(texts), vecs=np.stack([layer._cache[t] for t in texts]))
     print(f"without the head: {base}", flush=True)
     best: tuple[tuple, RiskHead, dict] | None = None
-    for c in (0.5, 1.0, 2.0, 4.0, 8.0):
-        for esw in (0.5, 1.0, 2.0):
+    for c in (1.0, 4.0, 16.0, 64.0):
+        for esw in (0.5, 1.0, 2.0, 4.0):
             head = fit(vecs, labels, sources, c, esw)
-            for th in (0.5, 0.6, 0.7, 0.8, 0.9):
-                head.threshold = th
-                m = evaluate(RiskDetector(semantic=layer, head=head), dev, valid)
-                ok = m["dev_precision"] >= 0.95 and m["valid_flag_rate"] <= args.max_flag_rate
-                print(
-                    f"C={c} esconv_weight={esw} threshold={th}: {m}{' ok' if ok else ''}",
-                    flush=True,
-                )
-                key = (ok, round(m["dev_recall"], 4), -m["valid_flag_rate"], -c)
-                if best is None or key > best[0]:
-                    info = {"C": c, "esconv_weight": esw, **m}
-                    saved = RiskHead(head.weights, head.bias, threshold=th, info=info)
-                    best = (key, saved, m)
+            for gates in (False, True):
+                for th in (0.5, 0.6, 0.7, 0.8, 0.9):
+                    head.threshold, head.gates = th, gates
+                    m = evaluate(RiskDetector(semantic=layer, head=head), dev, valid)
+                    ok = m["dev_precision"] >= 0.95 and m["valid_flag_rate"] <= args.max_flag_rate
+                    print(
+                        f"C={c} esconv_weight={esw} gates={gates} threshold={th}: {m}"
+                        f"{' ok' if ok else ''}",
+                        flush=True,
+                    )
+                    key = (ok, round(m["dev_recall"], 4), -m["valid_flag_rate"], -c)
+                    if best is None or key > best[0]:
+                        info = {"C": c, "esconv_weight": esw, **m}
+                        saved = RiskHead(
+                            head.weights, head.bias, threshold=th, gates=gates, info=info
+                        )
+                        best = (key, saved, m)
     assert best is not None
     head = best[1]
     head.info = {
@@ -181,7 +211,12 @@ def main() -> None:
         f"({args.valid_dialogues} dialogues, seed {args.seed})",
         "script": "benchmarks/safety_head.py",
     }
-    print(f"chosen: threshold {head.threshold}, {head.info}")
+    print(f"chosen: threshold {head.threshold}, gates {head.gates}, {head.info}")
+    chosen = RiskDetector(semantic=layer, head=head)
+    out = _in_context(chosen, [r["text"] for r in dev], [r["context"] for r in dev])
+    for r, a in zip(dev, out, strict=True):
+        if a.risk != (r["category"] != "none"):
+            print(f"dev error: {r['category']} -> {a.category} ({a.layer}): {r['text']}")
     if not args.no_write:
         head.save(OUT)
         print(f"wrote {OUT}")

@@ -41,6 +41,9 @@ class RiskHead:
         bias: (categories,) vector.
         categories: the class order; ``none`` last.
         threshold: a sentence is risky when ``1 - P(none)`` reaches this.
+        gates: whether its verdicts must pass the detector's lexical gates (a danger word for
+            ``harm_from_others``, a topic word for ``suicidal_ideation`` and ``self_harm``),
+            as the prototypes' verdicts do.
         info: how the head was trained (free-form, kept in the file).
     """
 
@@ -51,12 +54,14 @@ class RiskHead:
         *,
         categories: Sequence[str] = _CATEGORIES,
         threshold: float = 0.5,
+        gates: bool = False,
         info: Mapping[str, Any] | None = None,
     ) -> None:
         self.weights = np.asarray(weights, dtype=np.float32)
         self.bias = np.asarray(bias, dtype=np.float32)
         self.categories = tuple(categories)
         self.threshold = float(threshold)
+        self.gates = bool(gates)
         self.info = dict(info or {})
         if self.weights.shape[0] != len(self.categories) or self.bias.shape != (
             len(self.categories),
@@ -88,6 +93,7 @@ class RiskHead:
             "format": "sweetiechat-risk-head/1",
             "categories": list(self.categories),
             "threshold": self.threshold,
+            "gates": self.gates,
             "info": self.info,
             "bias": [round(float(v), 6) for v in self.bias],
             "weights": [[round(float(v), 6) for v in row] for row in self.weights],
@@ -130,6 +136,7 @@ def load_head(path: str | Path | None = None) -> RiskHead:
             np.array(raw["bias"], dtype=np.float32),
             categories=raw.get("categories", _CATEGORIES),
             threshold=raw.get("threshold", 0.5),
+            gates=raw.get("gates", False),
             info=raw.get("info"),
         )
     except (KeyError, TypeError, ValueError) as exc:

@@ -128,6 +128,17 @@ class RiskAssessment:
 _NONE = RiskAssessment(False, "none", 0.0, "none")
 
 
+def _passes_gates(category: str, text: str) -> bool:
+    """The lexical gates of a semantic verdict."""
+    plain = spell_out(text)
+    if category == "harm_from_others":
+        # MiniLM puts any sentence about a partner or parent near this category; without a
+        # word of violence, threat or fear it is an ordinary relationship message.
+        return has_harm_cue(plain)
+    # a generic sentence ("I wish I could.") that only shares a prototype's shape
+    return has_topic_cue(category, plain)
+
+
 class RiskDetector:
     """Finds suicide, self-harm, danger-from-others and means-request risk in seeker messages.
 
@@ -253,6 +264,8 @@ class RiskDetector:
         if risk_score < self.head.threshold:
             return None
         category = cast(RiskCategory, max(CATEGORIES[:-1], key=lambda c: scores[c]))
+        if self.head.gates and not _passes_gates(category, text[: self.max_chars]):
+            return None
         return RiskAssessment(
             True, category, risk_score, "classifier", scores, evidence=unit, note=note
         )
@@ -268,13 +281,7 @@ class RiskDetector:
         risk_score = 1.0 - scores["none"]
         category = cast(RiskCategory, max(CATEGORIES[:-1], key=lambda c: scores[c]))
         note = f"only the first {self.max_chars} characters were embedded" if cut else None
-        plain = spell_out(text[: self.max_chars])
-        if category == "harm_from_others" and not has_harm_cue(plain):
-            # MiniLM puts any sentence about a partner or parent near this category; without
-            # a word of violence, threat or fear it is an ordinary relationship message.
-            risk_score = 0.0
-        elif not has_topic_cue(category, plain):
-            # a generic sentence ("I wish I could.") that only shares a prototype's shape
+        if not _passes_gates(category, text[: self.max_chars]):
             risk_score = 0.0
         if risk_score >= self.threshold:
             return RiskAssessment(
