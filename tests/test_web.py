@@ -192,6 +192,11 @@ def test_dataset_rating_task(tmp_path):
         assert bad.status_code == 400
     rows = store.rows("SELECT dimension, rating FROM ratings ORDER BY id")
     assert [r["rating"] for r in rows] == [i % 5 + 1 for i in range(len(DATASET_DIMENSIONS))]
+    from sweetiechat.web.results import plot_task, task_results
+
+    res = task_results(store, task)
+    assert res.mean_rating[DATASET_DIMENSIONS[0]] == 1 and res.answered_items == 1
+    assert plot_task(store, task, tmp_path / "ratings.png").stat().st_size > 1000
 
 
 def test_admin_uploads_results_judge_agreement_and_export(setup, tmp_path):
@@ -380,6 +385,16 @@ def test_chat_page_streams_and_saves_the_transcript(tmp_path):
     assert [t["role"] for t in turns] == ["seeker", "supporter"] * 2
     assert turns[0]["text"] == "My boss shouted at me."
     assert json.loads(saved[0]["dialogue"])["meta"]["crisis"] is True
+    from typer.testing import CliRunner
+
+    from sweetiechat.cli import app as cli
+    from sweetiechat.io import read_dialogues
+
+    out = tmp_path / "chats.jsonl"
+    r = CliRunner().invoke(cli, ["web", "--db", str(store.path), "export-chats", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    (dialogue,) = list(read_dialogues(out))
+    assert dialogue.turns[0].text == "My boss shouted at me." and dialogue.meta.annotator == "alice"
 
 
 def test_sweetiechat_web_serves_and_prints_the_admin_link(tmp_path):

@@ -170,6 +170,19 @@ def export_cmd(
     console.print(f"wrote {n} answers to {escape(str(out))}")
 
 
+@web_app.command("export-chats")
+def export_chats_cmd(
+    ctx: typer.Context,
+    out: Path = typer.Option(..., "--out", help="The dialogue file to write (JSONL)."),
+    db: Path | None = _DB,
+) -> None:
+    """Export the chat page's transcripts as dialogues in sweetiechat's format."""
+    from sweetiechat.web.loading import export_chats
+
+    n = export_chats(_store(ctx, db), out)
+    console.print(f"wrote {n} chat transcripts to {escape(str(out))}")
+
+
 @web_app.command("results")
 def results_cmd(
     ctx: typer.Context,

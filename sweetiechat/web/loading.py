@@ -21,6 +21,7 @@ from sweetiechat.web.dims import PAIRWISE_DIMENSIONS
 from sweetiechat.web.store import PairRecord, Store
 
 __all__ = [
+    "export_chats",
     "export_rows",
     "import_judgments",
     "load_dataset_file",
@@ -175,3 +176,22 @@ def write_export(store: Store, out: Path, fmt: Literal["jsonl", "csv"]) -> int:
         fh.write(text)
     os.replace(tmp, out)
     return len(rows)
+
+
+def export_chats(store: Store, out: Path) -> int:
+    """Write every saved chat transcript to ``out`` as dialogues (JSONL, atomically), with
+    the annotator's name in ``meta.annotator``; returns how many."""
+    from sweetiechat.io import write_dialogues
+    from sweetiechat.types import Dialogue
+
+    rows = store.rows(
+        "SELECT c.dialogue, n.name FROM chats c JOIN annotators n ON n.id = c.annotator_id "
+        "ORDER BY c.id"
+    )
+    dialogues = []
+    for r in rows:
+        d = Dialogue.model_validate_json(r["dialogue"])
+        dialogues.append(
+            d.model_copy(update={"meta": d.meta.model_copy(update={"annotator": r["name"]})})
+        )
+    return write_dialogues(out, dialogues)
