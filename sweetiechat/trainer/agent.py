@@ -36,6 +36,7 @@ from sweetiechat.trainer.agent_data import (
     encode_dialogues,
     load_dialogues,
     split_valid,
+    with_labels,
 )
 from sweetiechat.trainer.common import (
     CHECKPOINTS,
@@ -147,11 +148,6 @@ def _train_one(
 
     state = _distributed()
     base_path = resolve_base(config.base_model)
-    tokenizer = AutoTokenizer.from_pretrained(base_path)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    if not getattr(tokenizer, "chat_template", None):
-        raise UserError(f"base model {config.base_model}: its tokenizer has no chat template")
     info = AgentInfo(
         role=config.role,
         base_model=config.base_model,
@@ -168,19 +164,23 @@ def _train_one(
     else:
         train_d, valid_d = split_valid(dialogues, config.valid_fraction, config.seed)
         valid_d = valid_d[: config.valid_limit]
-    system = config.system_prompt
+    out = Path(config.out_dir)
+    resume_from = _prepare(config, info, resume)  # every process checks; only one writes
+    tokenizer = AutoTokenizer.from_pretrained(base_path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if not getattr(tokenizer, "chat_template", None):
+        raise UserError(f"base model {config.base_model}: its tokenizer has no chat template")
     options: dict[str, Any] = {
         "max_length": config.max_length,
         "role": config.role,
         "with_strategy": config.with_strategy,
-        "system": system,
+        "system": config.system_prompt,
     }
     train_x, train_stats = encode_dialogues(tokenizer, train_d, **options)
     valid_x, valid_stats = encode_dialogues(tokenizer, valid_d, **options)
     if not train_x:
         raise UserError(f"{', '.join(config.data)}: no {config.role} turns left to train on")
-    out = Path(config.out_dir)
-    resume_from = _prepare(config, info, resume)  # every process checks; only one writes
     if state.is_main_process:
         _write_folder(out, config, info)
     state.wait_for_everyone()
@@ -287,7 +287,7 @@ def _fit(
         report_to="none",
         disable_tqdm=True,
         max_length=None,  # the examples are cut to config.max_length already
-        completion_only_loss=True,
+        completion_only_loss=False,  # the labels carry the mask (-100 off the agent's turns)
         packing=False,
         gradient_checkpointing=config.gradient_checkpointing,
         use_cpu=not gpu,
@@ -317,8 +317,8 @@ def _fit(
     trainer = SFTTrainer(
         model=model,
         args=args,
-        train_dataset=Dataset.from_list(train_x),
-        eval_dataset=Dataset.from_list(valid_x) if has_eval else None,
+        train_dataset=Dataset.from_list([with_labels(x) for x in train_x]),
+        eval_dataset=Dataset.from_list([with_labels(x) for x in valid_x]) if has_eval else None,
         processing_class=tokenizer,
         peft_config=lora,
         callbacks=callbacks,

@@ -22,7 +22,14 @@ from sweetiechat.errors import UserError
 from sweetiechat.io import read_dialogues
 from sweetiechat.types import Dialogue
 
-__all__ = ["EncodeStats", "encode_dialogue", "encode_dialogues", "load_dialogues", "split_valid"]
+__all__ = [
+    "EncodeStats",
+    "encode_dialogue",
+    "encode_dialogues",
+    "load_dialogues",
+    "split_valid",
+    "with_labels",
+]
 
 
 def load_dialogues(
@@ -169,6 +176,11 @@ def encode_dialogue(
     stats.dialogues += 1
     lengths = [len(h) + len(b) for h, b in segs]
     room = max_length - len(system_ids)
+    if room < 16:
+        raise UserError(
+            f"max_length {max_length} leaves {max(room, 0)} tokens after the system prompt "
+            f"({len(system_ids)} tokens); raise --max-length"
+        )
     examples: list[dict[str, list[int]]] = []
     done = -1  # the last message already trained on
     targets = [i for i, t in enumerate(is_target) if t]
@@ -222,3 +234,14 @@ def encode_dialogues(
             system=system, stats=stats,
         )  # fmt: skip
     return examples, stats
+
+
+def with_labels(example: dict[str, list[int]]) -> dict[str, list[int]]:
+    """``input_ids`` and ``labels`` (the ids where the mask is 1, -100 elsewhere): what the
+    trainer's collator pads and the model's loss reads, whatever trl does with masks.
+
+    >>> with_labels({"input_ids": [5, 6, 7], "completion_mask": [0, 1, 1]})["labels"]
+    [-100, 6, 7]
+    """
+    ids, mask = example["input_ids"], example["completion_mask"]
+    return {"input_ids": ids, "labels": [i if m else -100 for i, m in zip(ids, mask, strict=True)]}
