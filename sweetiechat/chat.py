@@ -124,6 +124,14 @@ class ChatSession:
         self._counselor_fallbacks = 0
         self._started = time.time()
 
+    def warm_up(self) -> None:
+        """Load what the first reply needs (the local model, the crisis detector), so it
+        does not wait for them."""
+        load = getattr(self.model, "_lm", None)
+        if callable(load):
+            load()
+        self.guard.assess([Turn(role="seeker", text="Hello.")])
+
     # -- the transcript ---------------------------------------------------------------------
 
     @property
