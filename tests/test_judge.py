@@ -92,7 +92,7 @@ def test_order_is_seeded_per_item_and_run_and_undone():
     assert undo_order("B", "BA") == "a" and undo_order("tie", "BA") == "tie"
     assert parse_pairwise("**Response B** is warmer") == "B"
     assert parse_pairwise("Tie.") == "tie"
-    assert parse_pairwise("a lot depends on it") is None
+    assert parse_pairwise("Both are fine, hard to say") is None
     assert dimension("overall").name == "Overall quality" and len(DIMENSIONS) == 7
     assert JUDGE_SYSTEM.startswith(JUDGE_MARKERS[0])  # the test server knows the judge
     assert DATASET_SYSTEM.startswith(JUDGE_MARKERS[1])

@@ -159,7 +159,7 @@ def parse_pairwise(text: str) -> str | None:
 
     >>> parse_pairwise("Response B, because it asks."), parse_pairwise("tie.")
     ('B', 'tie')
-    >>> parse_pairwise("A lot of warmth") is None
+    >>> parse_pairwise("Both are fine") is None
     True
     """
     if _TIE.match(text):
