@@ -137,3 +137,22 @@ def test_cli_train_recognizer_and_adherence(tmp_path, monkeypatch, capsys):
         "--kind", "magic",
     )  # fmt: skip
     one_line_error(code, err, "choose frozen or finetuned")
+
+
+def test_analyze_reports_adherence_with_a_recognizer(tmp_path, monkeypatch, capsys):
+    rec = str(frozen_recognizer())
+    path = tmp_path / "d.jsonl"
+    good = reply(RESPONSES[Strategy.QUESTION][0], Strategy.QUESTION).model_copy(update={"id": "a"})
+    bad = reply(RESPONSES[Strategy.QUESTION][1], Strategy.AFFIRMATION).model_copy(
+        update={"id": "b"}
+    )
+    path.write_text(good.model_dump_json() + "\n" + bad.model_dump_json() + "\n")
+    out = tmp_path / "report"
+    args = ["analyze", str(path), "--out", str(out), "--tokenizer", "word"]
+    code, stdout, err = run_cli(monkeypatch, capsys, *args, "--recognizer", rec)
+    assert code == 0, err
+    assert "Adherence" in stdout
+    result = json.loads((out / "adherence.json").read_text())[str(path)]
+    assert result["overall"] == 0.5 and result["per_strategy"]["Question"] == 1.0
+    code, _, err = run_cli(monkeypatch, capsys, *args, "--recognizer", str(tmp_path / "no"))
+    one_line_error(code, err, "no such recognizer folder")

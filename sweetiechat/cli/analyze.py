@@ -49,6 +49,11 @@ def analyze(
         "--together",
         help="Also analyse all files as one dataset, labelled 'all' (e.g. ESConv's 3 splits).",
     ),
+    recognizer: Path | None = typer.Option(
+        None,
+        "--recognizer",
+        help="Strategy recognizer folder: also report strategy adherence (adherence.json).",
+    ),
 ) -> None:
     """Compare datasets: statistics, strategy shares and transitions, diversity, Distinct-n.
 
@@ -65,6 +70,10 @@ def analyze(
     """
     require(ANALYZE_MODULES, "analyze")
     require_tokenizer(tokenizer, "analyze")
+    if recognizer is not None:  # a missing folder fails before the long analysis
+        from sweetiechat.quality.recognizer import StrategyRecognizer
+
+        StrategyRecognizer.load(recognizer)
     from sweetiechat.metrics.analysis import AnalysisSettings
     from sweetiechat.metrics.report import write_report
     from sweetiechat.taxonomy import parse_problem_type
@@ -125,6 +134,15 @@ def analyze(
     console.print(
         f"wrote {out / 'report.md'}, {out / 'report.json'} and {len(report['images'])} plots"
     )
+    if recognizer is not None:  # strategy adherence (docs/quality.md)
+        from sweetiechat.cli.quality import adherence_reports, print_adherence
+
+        adherence = adherence_reports(files, recognizer)
+        print_adherence(adherence)
+        tmp = out / ".adherence.json.tmp"
+        tmp.write_text(json.dumps(adherence, indent=1) + "\n", encoding="utf-8")
+        tmp.replace(out / "adherence.json")
+        console.print(f"wrote {out / 'adherence.json'}")
 
 
 def _is_dialogue_file(path: Path, first: str) -> bool:
