@@ -238,8 +238,7 @@ def main() -> None:
     ).strip()
     if not args.no_api:
         api = api_section(args.runs, folder, tuple(args.clients.split(",")))
-        title = "## Generation throughput (`benchmarks/generation_throughput.py`)"
-        update_section("generation", "\n".join([title, "", head, "", *api]))
+        update_section("generation-api", "\n".join([head, "", *api]))
         print("\n".join(api))
     if not args.no_embedded:
         embedded = embedded_section(args.runs, folder, args.embedded_turns)
