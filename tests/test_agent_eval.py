@@ -16,6 +16,7 @@ from sweetiechat.agents.tuned import AGENT_FILE, AgentInfo
 from sweetiechat.cli import main
 from sweetiechat.eval.agent import MODES, build_chains, read_generations, supporter_targets
 from sweetiechat.eval.agent_gen import Sampling, agenerate_api
+from sweetiechat.eval.agent_score import COLUMNS
 from sweetiechat.io import read_dialogues
 from sweetiechat.testing import ChatRequest, OpenAITestServer
 
@@ -26,6 +27,8 @@ RECORD_KEYS = {
     "strategy",
 }  # fmt: skip
 FAST = ("--metrics", "bleu,rouge,distinct", "--quiet")
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
@@ -106,9 +109,12 @@ def test_generated_context_feeds_the_models_own_responses_back(cli, tmp_path):
         code, _, err = cli(
             "agent", "eval", "--data", str(FIXTURE), "--model", "test-model",
             "--backend", "openai", "--base-url", server.base_url, "--api-key-env", "",
-            "--out", str(tmp_path / "api"), "--concurrency", "3", *FAST,
+            "--out", str(tmp_path / "api"), "--concurrency", "3", "--quiet",
         )  # fmt: skip
     assert code == 0, err
+    summary = json.loads((tmp_path / "api" / "metrics.json").read_text())["summary"]
+    for mode in MODES:  # every metric of the paper's table, METEOR and BERTScore included
+        assert all(summary[mode][key]["mean"] is not None for key in COLUMNS), summary[mode]
     records = list(read_generations(tmp_path / "api" / "generations.jsonl"))
     assert len(records) == 28 and len(script.requests) == 28
     sent = {json.dumps(r[1:], sort_keys=True) for r in script.requests}  # what the server received
