@@ -169,7 +169,7 @@ def test_resume_continues_generated_mode_from_the_written_responses(cli, tmp_pat
 
 
 def test_a_strategy_tag_is_stripped_and_recorded():
-    backend = fake("[Question] What happened next?", "no tag at all")
+    backend = fake("[Question] What happened next?", "no tag at all", "")
     chains = build_chains(DIALOGUES[:1], "generated")
     records = []
     asyncio.run(
@@ -181,6 +181,8 @@ def test_a_strategy_tag_is_stripped_and_recorded():
     assert records[1].response == "no tag at all" and records[1].strategy is None
     # the agent's own tag is in the history it sees next, as it was trained
     assert ("assistant", "[Question] What happened next?") in backend.calls[1]
+    # an empty answer is recorded as empty, and the history goes on with a placeholder
+    assert records[2].response == "" and ("assistant", "...") in backend.calls[3]
 
 
 def test_a_local_prompt_is_cut_from_the_left_to_fit():

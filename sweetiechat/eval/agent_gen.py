@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sweetiechat.agents.tuned import agent_messages, agent_prompt, parse_reply, system_for
-from sweetiechat.backends.base import ChatBackend, Message
+from sweetiechat.backends.base import ChatBackend, Completion, EmptyCompletionError, Message
 from sweetiechat.eval.agent import Chain, GenerationRecord
 
 __all__ = ["GenStats", "LocalGenerator", "Sampling", "agenerate_api", "generate_local"]
@@ -241,9 +241,12 @@ async def agenerate_api(
     async def walk(chain: Chain) -> None:
         while chain.pending:
             async with gate:
-                completion = await backend.acomplete(
-                    api_messages(chain, system, with_strategy), **options
-                )
+                try:
+                    completion = await backend.acomplete(
+                        api_messages(chain, system, with_strategy), **options
+                    )
+                except EmptyCompletionError:  # still empty after the backend's retries
+                    completion = Completion(text="")
             stats.prompt_tokens += completion.prompt_tokens
             stats.completion_tokens += completion.completion_tokens
             _finish(
