@@ -196,7 +196,8 @@ def test_enforcement_on_the_embedded_model(tmp_path):
     rec_dir = frozen_recognizer()
     cfg = GenerationConfig.model_validate(
         {
-            "defaults": {"backend": "embedded", "max_tokens": 12},
+            "defaults": {"backend": "embedded", "max_tokens": 16},
+            "roles": {"scenario_writer": {"max_tokens": 64}},  # it must write 20 words
             "max_seeker_turns": 2,
             "min_seeker_turns": 2,
             "enforcement": {"strategy": True, "role": True, "tries": 2,
