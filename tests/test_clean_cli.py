@@ -31,6 +31,21 @@ def sweetiechat(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def run_main(capsys, *args: str) -> tuple[int, str, str]:
+    """The console script in this process (no interpreter start): exit code, out, err."""
+    from sweetiechat.cli import main
+
+    argv = sys.argv
+    sys.argv = ["sweetiechat", *args]
+    try:
+        with pytest.raises(SystemExit) as exited:
+            main()
+    finally:
+        sys.argv = argv
+    out, err = capsys.readouterr()
+    return int(exited.value.code or 0), out, err
+
+
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory) -> Path:
     """Twelve dialogues from the test server, plus two planted copies under new ids."""
@@ -58,6 +73,7 @@ def generated(tmp_path_factory) -> Path:
     long_enough = [line for line in lines if len(json.loads(line)["turns"]) >= 4]
     for i, line in enumerate(long_enough[:2]):
         record = json.loads(line)
+        record["meta"]["copied_from"] = record["id"]
         record["id"] = f"copy-{i}"
         copies.append(json.dumps(record))
     out.write_text("\n".join(lines + copies) + "\n")
@@ -118,7 +134,33 @@ def test_off_scenario_with_minilm(encoder):
     assert verdicts[0].reasons == ["off_scenario"]
 
 
-def test_clean_end_to_end_on_a_test_server_file(generated, tmp_path):
+def test_shipped_role_detector_catches_a_seeker_who_consoles():
+    from sweetiechat.quality.roles import RoleDetector
+
+    sliding = _dialogue(
+        "sliding",
+        [
+            "I lost my job at the warehouse and I haven't told my wife.",
+            "I'm so sorry you're going through this. Have you tried talking to someone about "
+            "how you feel?",
+        ],
+    )
+    steady = _dialogue(
+        "steady",
+        [
+            "I lost my job at the warehouse and I haven't told my wife.",
+            "I pretend to go to work every morning and sit in the library all day.",
+        ],
+    )
+    config = CleanConfig(disable=["off_scenario", "near_duplicate", "unsafe_supporter"])
+    checks = ModelChecks(config, role_detector=RoleDetector.load())
+    verdicts = [check_rules(d, config) for d in (sliding, steady)]
+    checks.run(verdicts)
+    assert [v.reasons for v in verdicts] == [["role_inconsistency"], []]
+    assert "turn 2" in verdicts[0].details["role_inconsistency"]
+
+
+def test_clean_end_to_end_on_a_test_server_file(generated, tmp_path, capsys):
     out, report_dir = tmp_path / "clean.jsonl", tmp_path / "report"
     # The test server's seeker lines are generic, so most score 0.1-0.2 against their
     # scenario: a low threshold keeps the filter running without rejecting them.
@@ -128,14 +170,21 @@ def test_clean_end_to_end_on_a_test_server_file(generated, tmp_path):
     report = json.loads((report_dir / "report.json").read_text())
     assert report["input"] == 14 and report["kept"] + report["rejected"] == 14
     assert set(report["rejected_by"]) == set(REASONS)
-    assert report["rejected_by"]["near_duplicate"] == 2  # the planted copies
+    assert report["rejected_by"]["near_duplicate"] <= 2
     kept = [json.loads(line) for line in out.read_text().splitlines()]
     rejected = [
         json.loads(line) for line in (report_dir / "rejected.jsonl").read_text().splitlines()
     ]
     ids = {json.loads(line)["id"] for line in generated.read_text().splitlines()}
     assert {d["id"] for d in kept} | {d["id"] for d in rejected} == ids
-    assert {d["id"] for d in rejected if "near_duplicate" in d["reasons"]} == {"copy-0", "copy-1"}
+    # a copy of a kept dialogue is a near-duplicate; a copy of a rejected one is rejected too
+    kept_ids = {d["id"] for d in kept}
+    copies = {d["id"]: d for d in rejected if d["id"].startswith("copy-")}
+    assert set(copies) == {"copy-0", "copy-1"}
+    for copy in copies.values():
+        if copy["meta"]["copied_from"] in kept_ids:
+            assert copy["reasons"] == ["near_duplicate"]
+            assert copy["meta"]["copied_from"] in copy["details"]["near_duplicate"]
     assert all(set(d["reasons"]) <= set(REASONS) for d in rejected)
     # the test server writes well-formed scenarios and profiles
     assert report["rejected_by"]["malformed_scenario"] == 0
@@ -144,31 +193,25 @@ def test_clean_end_to_end_on_a_test_server_file(generated, tmp_path):
     assert png.startswith(b"\x89PNG") and len(png) > 5000
     assert "near_duplicate" in r.stdout and f"{report['kept']} kept" in r.stdout
     # OUT exists now: refused without --force
-    again = sweetiechat("clean", str(generated), "-o", str(out), "--report", str(report_dir), *args)
-    assert again.returncode == 2 and "already exists; pass --force" in again.stderr
+    code, _, err = run_main(
+        capsys, "clean", str(generated), "-o", str(out), "--report", str(report_dir), *args
+    )
+    assert code == 2 and "already exists; pass --force" in err
 
 
-def test_file_without_scenarios_skips_the_filter_with_a_note(tmp_path):
+def test_file_without_scenarios_skips_the_filter_with_a_note(tmp_path, capsys):
     source = tmp_path / "plain.jsonl"
     write_dialogues(
         source,
         [_dialogue(f"d{i}", [f"My exam {i} went badly.", "I failed it."], None) for i in range(3)],
     )
-    r = sweetiechat(
-        "clean",
-        str(source),
-        "-o",
-        str(tmp_path / "o.jsonl"),
-        "--report",
-        str(tmp_path / "r"),
-        "--disable",
-        "role_inconsistency",
-        "--no-semantic-safety",
-        "--dup-threshold",
-        "1.0",
+    code, out, err = run_main(
+        capsys,
+        *("clean", str(source), "-o", str(tmp_path / "o.jsonl"), "--report", str(tmp_path / "r")),
+        *("--disable", "role_inconsistency", "--no-semantic-safety", "--dup-threshold", "0.99"),
     )
-    assert r.returncode == 0, r.stderr
-    assert "off_scenario skipped: no dialogue in the file has a scenario" in r.stdout
+    assert code == 0, err
+    assert "off_scenario skipped: no dialogue in the file has a scenario" in out
     notes = json.loads((tmp_path / "r" / "report.json").read_text())["notes"]
     assert notes == ["off_scenario skipped: no dialogue in the file has a scenario"]
 
@@ -187,19 +230,33 @@ def test_file_without_scenarios_skips_the_filter_with_a_note(tmp_path):
         (["--role-llm", "gpt"], "error: --role-llm gpt: choose embedded or openai"),
     ],
 )
-def test_bad_settings_are_one_line_errors(generated, tmp_path, args, message):
+def test_bad_settings_are_one_line_errors(generated, tmp_path, capsys, args, message):
     out = tmp_path / "o.jsonl"
-    r = sweetiechat("clean", str(generated), "-o", str(out), "--report", str(tmp_path / "r"), *args)
-    assert r.returncode == 2 and message in r.stderr
-    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    code, _, err = run_main(
+        capsys, "clean", str(generated), "-o", str(out), "--report", str(tmp_path / "r"), *args
+    )
+    assert code == 2 and message in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
 
 
-def test_bad_line_names_file_and_line(generated, tmp_path):
+def test_bad_line_names_file_and_line(generated, tmp_path, capsys):
     source = tmp_path / "broken.jsonl"
     lines = generated.read_text().splitlines()
     source.write_text("\n".join([lines[0], '{"id": "x", "turns": 3}', *lines[1:]]) + "\n")
     out = tmp_path / "o.jsonl"
-    r = sweetiechat("clean", str(source), "-o", str(out), "--report", str(tmp_path / "r"))
-    assert r.returncode == 2 and f"{source}:2: field" in r.stderr, r.stderr
-    assert "Traceback" not in r.stderr and not out.exists()
+    code, _, err = run_main(
+        capsys,
+        "clean",
+        str(source),
+        "-o",
+        str(out),
+        "--report",
+        str(tmp_path / "r"),
+        "--disable",
+        "role_inconsistency",
+        "--disable",
+        "off_scenario",
+    )
+    assert code == 2 and f"{source}:2: field" in err, err
+    assert "Traceback" not in err and not out.exists()
