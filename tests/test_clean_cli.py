@@ -103,6 +103,7 @@ def _dialogue(id: str, seeker: list[str], scenario: str | None = SCENARIO) -> Di
     return Dialogue(id=id, problem_type="Job Crisis", scenario=scenario, turns=turns)
 
 
+@pytest.mark.slow
 def test_off_scenario_with_minilm(encoder):
     on = _dialogue(
         "on",
@@ -160,11 +161,12 @@ def test_shipped_role_detector_catches_a_seeker_who_consoles():
     assert "turn 2" in verdicts[0].details["role_inconsistency"]
 
 
+@pytest.mark.slow
 def test_clean_end_to_end_on_a_test_server_file(generated, tmp_path, capsys):
     out, report_dir = tmp_path / "clean.jsonl", tmp_path / "report"
     # The test server's seeker lines are generic, so most score 0.1-0.2 against their
     # scenario: a low threshold keeps the filter running without rejecting them.
-    args = ["--scenario-threshold", "-0.5"]
+    args = ["--scenario-threshold", "-0.5", "--no-semantic-safety"]
     r = sweetiechat("clean", str(generated), "-o", str(out), "--report", str(report_dir), *args)
     assert r.returncode == 0, r.stderr
     report = json.loads((report_dir / "report.json").read_text())
