@@ -233,3 +233,14 @@ def test_a_seeker_or_supporter_returning_the_wrong_thing_says_what_to_return():
 def test_scripted_seeker_refuses_empty_lines():
     with pytest.raises(ValueError, match="no empty lines"):
         ScriptedSeeker(["Hi.", " "])
+
+
+def test_the_docs_example_runs_and_prints_what_the_docs_show(capsys):
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[1] / "docs" / "evaluation.md").read_text(encoding="utf-8")
+    section = doc.split("## Roles as slots, and the terminal chat", 1)[1].split("\n## ", 1)[0]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    shown = section.split("```text\n", 1)[1].split("```", 1)[0]
+    exec(compile(code, "docs/evaluation.md", "exec"), {})
+    assert capsys.readouterr().out.splitlines() == [line.rstrip() for line in shown.splitlines()]
