@@ -155,13 +155,16 @@ def evaluate(
         ) from None
     label = report["model"]
     console.print(results_table([(label, report)], published=True))
+    shown: set[int] = set()
     for run in report["runs"]:
         gen = run.get("generation") or {}
         rate = gen.get("responses_per_s")
-        if rate:
+        if rate and run["seed"] not in shown:
+            shown.add(run["seed"])
             console.print(
-                f"{run['label']} {run['mode']} seed {run['seed']}: {gen['responses']} responses "
-                f"in {gen['seconds']:.0f} s ({rate:.2f}/s), {gen.get('cut_prompts', 0)} "
+                f"{run['label']} seed {run['seed']}: {gen['responses']} responses "
+                f"({', '.join(gen.get('modes', [run['mode']]))} context) in "
+                f"{gen['seconds']:.0f} s ({rate:.2f}/s), {gen.get('cut_prompts', 0)} "
                 "histories cut to fit"
             )
     console.print(f"wrote {out / 'generations.jsonl'}, {out / 'metrics.json'}")

@@ -155,6 +155,9 @@ def generate_local(
 ) -> GenStats:
     """Answer every target of ``chains`` with a local model, in one continuous batch.
 
+    Chains of both modes can share the batch; a generated-context chain's next turn is
+    admitted before the reference-context turns still waiting.
+
     Args:
         generator: the model and prompt format.
         chains: the work (see :func:`~sweetiechat.eval.agent.build_chains`).
@@ -174,10 +177,12 @@ def generate_local(
     budget = max(generator.max_length - sampling.max_new_tokens, 16)
     stats = GenStats()
     started = time.perf_counter()
-    ready = deque(c for c in chains if c.pending)
+    # Generated-context chains first: each of their turns waits for the one before, so they
+    # are the critical path; independent reference-context turns fill the batch around them.
+    ready = deque(sorted((c for c in chains if c.pending), key=lambda c: c.mode != "generated"))
     inflight: dict[int, Chain] = {}
     while ready or batcher.busy:
-        while ready:
+        while ready and len(batcher.rows) + len(batcher.waiting) < generator.max_batch_size:
             chain = ready.popleft()
             ids, cut = generator.prompt_ids(tokenizer, chain, budget)
             stats.cut += cut
@@ -199,7 +204,7 @@ def generate_local(
                 on_record=on_record,
             )
             if chain.pending:
-                ready.append(chain)
+                ready.appendleft(chain)  # a generated-context chain's next turn goes first
     stats.seconds = time.perf_counter() - started
     stats.steps, stats.rows = batcher.steps, batcher.rows_decoded
     stats.extra["prefill_s"] = round(batcher.prefill_s, 2)

@@ -324,42 +324,38 @@ def evaluate_agent(
     }
     try:
         for run in runs:
-            for mode in settings.modes:
-                mine = done.setdefault((mode, run.seed), {})
+            if on_step:
+                on_step(f"generating: {run.label}, seed {run.seed}")
+            mine = {m: done.setdefault((m, run.seed), {}) for m in settings.modes}
 
-                def keep(rec: GenerationRecord, mine: dict[str, GenerationRecord] = mine) -> None:
-                    writer.write(rec)
-                    mine[rec.id] = rec
-                    if on_record:
-                        on_record(rec)
+            def keep(rec: GenerationRecord, mine: dict[Mode, Any] = mine) -> None:
+                writer.write(rec)
+                mine[rec.mode][rec.id] = rec
+                if on_record:
+                    on_record(rec)
 
-                chains = build_chains(dialogues, mode, mine)
-                if on_step:
-                    on_step(f"generating: {run.label}, {mode} context, seed {run.seed}")
-                stats: GenStats | None = None
-                if chains and backend is None:
-                    generator = LocalGenerator(
-                        settings.model, run.adapter, run.with_strategy, run.system,
-                        run.max_length, settings.batch_size,
-                    )  # fmt: skip
-                    stats = generate_local(
-                        generator,
-                        chains,
-                        settings.sampling(),
-                        run.sampling_seed,
-                        keep,
-                        run=run.seed,
+            # both modes in one batch: the reference turns fill it around the generated chains
+            chains = [c for m in settings.modes for c in build_chains(dialogues, m, mine[m])]
+            stats: GenStats | None = None
+            if chains and backend is None:
+                generator = LocalGenerator(
+                    settings.model, run.adapter, run.with_strategy, run.system,
+                    run.max_length, settings.batch_size,
+                )  # fmt: skip
+                stats = generate_local(
+                    generator, chains, settings.sampling(), run.sampling_seed, keep, run=run.seed
+                )
+            elif chains:
+                assert backend is not None
+                stats = run_sync(
+                    agenerate_api(
+                        backend, chains, settings.sampling(), run.sampling_seed, keep,
+                        system=run.system, with_strategy=run.with_strategy,
+                        concurrency=settings.concurrency, run=run.seed,
                     )
-                elif chains:
-                    assert backend is not None
-                    stats = run_sync(
-                        agenerate_api(
-                            backend, chains, settings.sampling(), run.sampling_seed, keep,
-                            system=run.system, with_strategy=run.with_strategy,
-                            concurrency=settings.concurrency, run=run.seed,
-                        )
-                    )  # fmt: skip
-                records = [mine[i] for i in sorted(ids) if i in mine]
+                )  # fmt: skip
+            for mode in settings.modes:
+                records = [mine[mode][i] for i in sorted(ids) if i in mine[mode]]
                 scores = score_run(
                     records,
                     tokenizer,
@@ -369,9 +365,11 @@ def evaluate_agent(
                     metrics=metric_names,
                     on_step=on_step,
                 )
-                generation = stats.to_dict() if stats else old_stats.get((run.seed, mode))
-                if stats and resume and old_stats.get((run.seed, mode)):
-                    generation = {**stats.to_dict(), "resumed": True}
+                generation = old_stats.get((run.seed, mode))
+                if stats:
+                    generation = {**stats.to_dict(), "modes": list(settings.modes)}
+                    if resume and old_stats.get((run.seed, mode)):
+                        generation["resumed"] = True
                 report["runs"].append(
                     {
                         "seed": run.seed,
