@@ -99,6 +99,10 @@ class ChatSession:
         system: str = AGENT_SYSTEM_PROMPT,
         model_options: dict[str, Any] | None = None,
     ) -> None:
+        if agent is not None and not hasattr(model, "astream_prompt"):
+            raise ValueError(
+                "a fine-tuned agent's prompt format needs a LocalChatModel running its adapter"
+            )
         self.model = model
         self.agent = agent
         self.counselor = counselor

@@ -90,3 +90,60 @@ def test_an_abandoned_stream_leaves_the_batch(model):
 
     first, after = asyncio.run(run())
     assert first.content and isinstance(after.content, str)
+
+
+@pytest.mark.slow
+def test_a_fine_tuned_adapter_is_prompted_in_its_training_format(tmp_path):
+    """open_chat with --adapter: the prompt is agent_prompt's, with the counselor's tag."""
+    import json
+
+    from peft import LoraConfig, get_peft_model
+    from tiny_models import llama_dir
+    from transformers import AutoModelForCausalLM
+
+    from sweetiechat.agents import StrategyChoice
+    from sweetiechat.agents.trained import base_fingerprint
+    from sweetiechat.chat import open_chat
+    from sweetiechat.errors import UserError
+    from sweetiechat.taxonomy import Strategy
+
+    base = str(llama_dir())
+    adapter = tmp_path / "agent"
+    lora = LoraConfig(r=2, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
+    get_peft_model(AutoModelForCausalLM.from_pretrained(base), lora).save_pretrained(adapter)
+    info = {
+        "base_model": base,
+        "base_fingerprint": base_fingerprint(base),
+        "with_strategy": True,
+        "system_prompt": "You are a kind listener.",
+    }
+    (adapter / "sweetiechat_agent.json").write_text(json.dumps(info))
+
+    class Reflect:
+        async def aselect(self, dialogue):
+            return StrategyChoice(Strategy.REFLECTION)
+
+    chat = open_chat(base, adapter=adapter, counselor=Reflect(), max_new_tokens=4)
+    prompts = []
+    original = chat.model.astream_prompt
+
+    def spy(prompt, *args, **kwargs):
+        prompts.append(prompt)
+        return original(prompt, *args, **kwargs)
+
+    object.__setattr__(chat.model, "astream_prompt", spy)
+
+    async def talk():
+        return [p async for p in chat.send("I feel alone.")]
+
+    asyncio.run(talk())
+    assert prompts[0].startswith("<|im_start|>system\nYou are a kind listener.")
+    assert prompts[0].endswith("<|im_start|>assistant\n[Reflection of feelings] ")
+    assert chat.dialogue.turns[-1].strategy is Strategy.REFLECTION
+    assert chat.dialogue.meta.models["supporter"].endswith("+agent")
+
+    (adapter / "sweetiechat_agent.json").write_text(json.dumps({**info, "role": "seeker"}))
+    with pytest.raises(UserError, match="a seeker agent, not a supporter"):
+        open_chat(base, adapter=adapter)
+    with pytest.raises(UserError, match="no such adapter folder"):
+        open_chat(base, adapter=tmp_path / "missing")
