@@ -14,6 +14,9 @@ replaced (Jaccard similarity about 0.9), so recall of the planted duplicates can
 
     nice -n 10 python benchmarks/dedup.py                    # 10k and 100k, twice
     nice -n 10 python benchmarks/dedup.py --sizes 2000 --all-pairs 500 --repeats 1
+
+"compact" is the index ``clean`` uses; "datasketch storage" is the same LSH keeping its
+buckets in datasketch's ``MinHashLSH`` (a set per bucket), measured for its memory.
 """
 
 from __future__ import annotations
@@ -76,10 +79,11 @@ def child(method: str, n: int, threshold: float, num_perm: int) -> dict[str, flo
     texts, planted = corpus(n)
     from sweetiechat.quality.dedup import NearDuplicateIndex, all_pairs_duplicates
 
-    index = NearDuplicateIndex(threshold=threshold, num_perm=num_perm)  # imports datasketch
+    storage = "datasketch" if method == "lsh-datasketch" else "compact"
+    index = NearDuplicateIndex(threshold=threshold, num_perm=num_perm, storage=storage)
     before = maxrss_mb()
     cpu, wall = time.process_time(), time.perf_counter()
-    if method == "lsh":
+    if method.startswith("lsh"):
         flagged = {i for i, t in enumerate(texts) if index.add(str(i), t) is not None}
     else:
         flagged = {i for i, m in enumerate(all_pairs_duplicates(texts, threshold)) if m is not None}
@@ -111,8 +115,15 @@ def spread(values: list[float]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[2000, 10_000, 100_000])
-    parser.add_argument("--all-pairs", type=int, nargs="+", default=[500, 1000, 2000])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--all-pairs", type=int, nargs="+", default=[500, 1000])
+    parser.add_argument(
+        "--datasketch-sizes",
+        type=int,
+        nargs="*",
+        default=[10_000],
+        help="Sizes for LSH with datasketch's own bucket storage (memory comparison).",
+    )
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--threshold", type=float, default=0.7)
     parser.add_argument("--num-perm", type=int, default=64)
@@ -124,7 +135,9 @@ def main() -> None:
         print(json.dumps(child(method, n, args.threshold, args.num_perm)))
         return
     runs: dict[str, list[dict[str, float]]] = {}
-    plan = [("lsh", n) for n in args.sizes] + [("all-pairs", n) for n in args.all_pairs]
+    plan = [("lsh", n) for n in args.sizes]
+    plan += [("lsh-datasketch", n) for n in args.datasketch_sizes]
+    plan += [("all-pairs", n) for n in args.all_pairs]
     for r in range(args.repeats):
         for method, n in plan:
             result = measure(method, n, args)
@@ -142,8 +155,17 @@ def main() -> None:
         "| all-pairs / LSH CPU |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
-    for n in sorted(set(args.sizes) | set(args.all_pairs)):
+    for n in sorted(set(args.sizes) | set(args.all_pairs) | set(args.datasketch_sizes)):
         lsh = runs.get(f"lsh:{n}")
+        ds = runs.get(f"lsh-datasketch:{n}")
+        if ds:
+            cpu = [x["cpu_s"] for x in ds]
+            print(
+                f"| {n:,} | MinHash LSH, datasketch storage | {spread(cpu)} | "
+                f"{spread([1000 * c / n for c in cpu])} | {spread([x['wall_s'] for x in ds])} | "
+                f"{spread([x['peak_mb'] for x in ds])} | {spread([x['recall'] for x in ds])} | "
+                f"{spread([x['extra'] for x in ds])} | |"
+            )
         pairs = runs.get(f"all-pairs:{n}")
         ratio = ""
         if lsh:
@@ -151,7 +173,7 @@ def main() -> None:
             pair_cpu = statistics.median(x["cpu_s"] for x in pairs) if pairs else per_pair * n * n
             ratio = f"{pair_cpu / statistics.median(cpu):.0f}x" + ("" if pairs else " (extrap.)")
             print(
-                f"| {n:,} | MinHash LSH | {spread(cpu)} | "
+                f"| {n:,} | MinHash LSH (compact) | {spread(cpu)} | "
                 f"{spread([1000 * c / n for c in cpu])} | {spread([x['wall_s'] for x in lsh])} | "
                 f"{spread([x['peak_mb'] for x in lsh])} | {spread([x['recall'] for x in lsh])} | "
                 f"{spread([x['extra'] for x in lsh])} | {ratio} |"

@@ -88,3 +88,15 @@ def test_threshold_is_checked():
     assert exact.add("a", "one two three four") is None
     assert exact.add("b", "one two three four") == ("a", 1.0)
     assert exact.add("c", "one two three five") is None
+
+
+def test_compact_storage_finds_what_datasketch_storage_finds(esconv_texts):
+    rng = random.Random(2)
+    texts = list(esconv_texts[:80])
+    texts += [perturb(t, rng, rng.choice([0.02, 0.1, 0.3])) for t in texts[:40]]
+    results = []
+    for storage in ("compact", "datasketch"):
+        index = NearDuplicateIndex(threshold=0.7, storage=storage)  # type: ignore[arg-type]
+        results.append([index.add(str(k), t) for k, t in enumerate(texts)])
+    assert results[0] == results[1]
+    assert sum(r is not None for r in results[0]) >= 10

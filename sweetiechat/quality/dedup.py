@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 import zlib
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -64,10 +64,20 @@ class NearDuplicateIndex:
         num_perm: MinHash permutations; LSH bands are tuned by datasketch for ``threshold``.
         ngram: words per shingle.
         seed: the MinHash permutations' seed (the result is deterministic).
+        storage: where the LSH buckets live. ``compact``: one dict per band from the band's
+            hash to a row number (a list only when rows collide), about a third of the
+            memory of ``datasketch``'s own storage (a set per bucket, and each key's band
+            values kept again); both give the same candidates (see benchmarks/dedup.py).
     """
 
     def __init__(
-        self, threshold: float = 0.7, num_perm: int = 64, ngram: int = 3, seed: int = 1
+        self,
+        threshold: float = 0.7,
+        num_perm: int = 64,
+        ngram: int = 3,
+        seed: int = 1,
+        *,
+        storage: Literal["compact", "datasketch"] = "compact",
     ) -> None:
         if not 0.0 < threshold <= 1.0:
             raise ValueError(f"threshold must be in (0, 1], got {threshold}")
@@ -96,6 +106,11 @@ class NearDuplicateIndex:
             self._lsh: Any = MinHashLSH(threshold=threshold, num_perm=num_perm, weights=(0.1, 0.9))
         except ValueError:  # a threshold near 1: datasketch's optimum has fewer than 2 bands
             self._lsh = MinHashLSH(num_perm=num_perm, params=(2, num_perm // 2))
+        self._storage = storage
+        self._ranges = [(i * self._lsh.r, (i + 1) * self._lsh.r) for i in range(self._lsh.b)]
+        self._bands: list[dict[int, int | list[int]]] = [{} for _ in self._ranges]
+        if storage == "compact":
+            self._lsh = None  # only its band parameters were needed
         self._keys: list[str] = []
         self._sigs = np.zeros((1024, num_perm), dtype=np.uint32)
 
@@ -117,7 +132,7 @@ class NearDuplicateIndex:
     def match(self, minhash: Any) -> tuple[str, float] | None:
         """The best indexed near-duplicate of ``minhash`` and its estimated similarity."""
         best: tuple[str, float] | None = None
-        for row in self._lsh.query(minhash):
+        for row in self._candidates(minhash.hashvalues):
             sim = float(np.mean(self._sigs[row] == minhash.hashvalues))
             if sim >= self.threshold and (best is None or sim > best[1]):
                 best = (self._keys[row], sim)
@@ -130,7 +145,32 @@ class NearDuplicateIndex:
             self._sigs = np.concatenate([self._sigs, np.zeros_like(self._sigs)])
         self._sigs[row] = minhash.hashvalues
         self._keys.append(key)
-        self._lsh.insert(row, minhash, check_duplication=False)
+        if self._lsh is not None:
+            self._lsh.insert(row, minhash, check_duplication=False)
+            return
+        values = np.ascontiguousarray(minhash.hashvalues, dtype=np.uint32)
+        for band, (start, stop) in zip(self._bands, self._ranges, strict=True):
+            bucket = hash(values[start:stop].tobytes())
+            found = band.get(bucket)
+            if found is None:
+                band[bucket] = row
+            elif isinstance(found, int):
+                band[bucket] = [found, row]
+            else:
+                found.append(row)
+
+    def _candidates(self, hashvalues: np.ndarray) -> set[int]:
+        if self._lsh is not None:
+            return set(self._lsh.query(self._minhash(hashvalues=hashvalues, **self._scheme)))
+        values = np.ascontiguousarray(hashvalues, dtype=np.uint32)
+        rows: set[int] = set()
+        for band, (start, stop) in zip(self._bands, self._ranges, strict=True):
+            found = band.get(hash(values[start:stop].tobytes()))
+            if isinstance(found, int):
+                rows.add(found)
+            elif found is not None:
+                rows.update(found)
+        return rows
 
     def add(self, key: str, text: str) -> tuple[str, float] | None:
         """Check ``text`` against the index; index it when it duplicates nothing.
