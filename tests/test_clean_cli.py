@@ -262,3 +262,31 @@ def test_bad_line_names_file_and_line(generated, tmp_path, capsys):
     )
     assert code == 2 and f"{source}:2: field" in err, err
     assert "Traceback" not in err and not out.exists()
+
+
+def test_recognizer_reports_strategy_adherence(tmp_path, capsys):
+    from quality_fixtures import frozen_recognizer
+
+    source = tmp_path / "in.jsonl"
+    write_dialogues(
+        source,
+        [
+            _dialogue(f"d{i}", [f"My exam {i} went badly and I failed.", "I feel stupid."])
+            for i in range(3)
+        ],
+    )
+    report_dir = tmp_path / "r"
+    code, out, err = run_main(
+        capsys,
+        *("clean", str(source), "-o", str(tmp_path / "o.jsonl"), "--report", str(report_dir)),
+        *("--disable", "role_inconsistency", "--disable", "off_scenario"),
+        *("--disable", "near_duplicate", "--no-semantic-safety"),
+        *("--recognizer", str(frozen_recognizer())),
+    )
+    assert code == 0, err
+    adherence = json.loads((report_dir / "adherence.json").read_text())
+    assert json.loads((report_dir / "report.json").read_text())["adherence"] == adherence
+    assert 0.0 <= adherence["overall"] <= 1.0
+    assert adherence["counts"]["Question"] == 6  # every kept supporter turn, per strategy
+    assert sum(adherence["counts"].values()) == 6
+    assert "strategy adherence:" in out
