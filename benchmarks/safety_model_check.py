@@ -59,14 +59,30 @@ def prf(rows: Sequence[dict], risk: Sequence[bool]) -> dict[str, float]:
     return out
 
 
-async def model_labels(chooser: object, rows: Sequence[dict]) -> tuple[list[str], float]:
-    """The model's label per message, and CPU-independent wall seconds per call."""
+async def model_labels(
+    chooser: object, rows: Sequence[dict], only: Sequence[bool] | None = None
+) -> tuple[list[str], float]:
+    """The model's label per message (``"-"`` where ``only`` says not to ask), and wall
+    seconds per call."""
     labels = []
-    t = time.perf_counter()
-    for r in rows:
+    t, calls = time.perf_counter(), 0
+    for i, r in enumerate(rows):
+        if only is not None and not only[i]:
+            labels.append("-")
+            continue
         verdict = await ask_model(chooser, r["text"], r["context"][-3:])
         labels.append("none" if verdict is None else verdict[0])
-    return labels, (time.perf_counter() - t) / max(1, len(rows))
+        calls += 1
+    return labels, (time.perf_counter() - t) / max(1, calls)
+
+
+def uncertain(det: RiskDetector, a: RiskAssessment) -> bool:
+    """Whether the shipped detector would ask the model about this verdict."""
+    return a.layer == "language" or (
+        not a.risk
+        and a.layer not in ("pattern", "empty", "context")
+        and det.model_band[0] <= 1.0 - a.scores.get("none", 1.0) < det.model_band[1]
+    )
 
 
 def with_check(
@@ -76,13 +92,9 @@ def with_check(
     (risk per message, how many messages the model was asked about)."""
     out, asked = [], 0
     for a, label in zip(offline, labels, strict=True):
-        uncertain = a.layer == "language" or (
-            not a.risk
-            and a.layer not in ("pattern", "empty", "context")
-            and det.model_band[0] <= 1.0 - a.scores.get("none", 1.0) < det.model_band[1]
-        )
-        asked += uncertain
-        out.append(a.risk or (uncertain and label != "none"))
+        ask = uncertain(det, a)
+        asked += ask
+        out.append(a.risk or (ask and label not in ("none", "-")))
     return out, asked
 
 
@@ -112,6 +124,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--normalize", choices=["sum", "mean"], default="sum")
     parser.add_argument("--splits", default="dev,heldout,fresh")
+    parser.add_argument(
+        "--model-alone",
+        default="dev,heldout,fresh",
+        help="splits on which the model labels every message (elsewhere only those the "
+        "shipped detector would ask about: much faster on a CPU)",
+    )
     parser.add_argument("--json", type=Path, help="also write the numbers here")
     args = parser.parse_args()
     from sweetiechat.backends.scoring import LikelihoodChooser
@@ -121,11 +139,13 @@ def main() -> None:
     result: dict[str, dict] = {}
     for split, rows in load(args.splits.split(",")).items():
         offline = det.assess_many([r["text"] for r in rows], [r["context"] for r in rows])
-        labels, s_per_call = asyncio.run(model_labels(chooser, rows))
+        alone = split in args.model_alone.split(",")
+        only = None if alone else [uncertain(det, a) for a in offline]
+        labels, s_per_call = asyncio.run(model_labels(chooser, rows, only))
         combined, asked = with_check(det, offline, labels)
         result[split] = {
             "n": len(rows),
-            "model alone": prf(rows, [x != "none" for x in labels]),
+            "model alone": prf(rows, [x not in ("none", "-") for x in labels]) if alone else None,
             "offline detector": prf(rows, [a.risk for a in offline]),
             "offline + model check": prf(rows, combined),
             "asked": asked,
