@@ -144,3 +144,21 @@ def test_the_real_program_in_a_terminal(tmp_path):
     assert d.meta.crisis and d.meta.safety["category"] == "suicidal_ideation"
     assert all(t.strategy is not None for t in d.turns[1::2])
     assert d.meta.models["counselor"] != "none"
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--adapter", "/no/such/agent"], "/no/such/agent: no such adapter folder"),
+        (["--counselor", "/no/such/counselor"], "no such counselor folder"),
+        (["--problem-type", "zzz"], "--problem-type: unknown problem type 'zzz'"),
+        (["--max-tokens", "0"], "--max-tokens must be at least 1"),
+    ],
+)
+def test_bad_flags_are_one_line_errors(flags, message):
+    import subprocess
+
+    done = subprocess.run([str(EXE), "chat", *flags], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done
+    assert message in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
