@@ -290,3 +290,25 @@ def test_recognizer_reports_strategy_adherence(tmp_path, capsys):
     assert adherence["counts"]["Question"] == 6  # every kept supporter turn, per strategy
     assert sum(adherence["counts"].values()) == 6
     assert "strategy adherence:" in out
+
+
+@pytest.mark.parametrize(("answer", "rejected"), [("supporter", True), ("seeker", False)])
+def test_role_llm_confirms_or_clears_flagged_turns(answer, rejected):
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+    from sweetiechat.quality.roles import RoleDetector
+
+    sliding = _dialogue(
+        "sliding",
+        [
+            "I lost my job at the warehouse and I haven't told my wife.",
+            "I'm so sorry you're going through this. Have you tried talking to someone about "
+            "how you feel?",
+        ],
+    )
+    config = CleanConfig(disable=["off_scenario", "near_duplicate", "unsafe_supporter"])
+    model = FakeListChatModel(responses=[answer])
+    checks = ModelChecks(config, role_detector=RoleDetector.load(), role_backend=model)
+    verdicts = [check_rules(sliding, config)]
+    checks.run(verdicts)
+    assert ("role_inconsistency" in verdicts[0].reasons) is rejected
