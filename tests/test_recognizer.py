@@ -156,3 +156,11 @@ def test_analyze_reports_adherence_with_a_recognizer(tmp_path, monkeypatch, caps
     assert result["overall"] == 0.5 and result["per_strategy"]["Question"] == 1.0
     code, _, err = run_cli(monkeypatch, capsys, *args, "--recognizer", str(tmp_path / "no"))
     one_line_error(code, err, "no such recognizer folder")
+
+
+def test_the_shipped_recognizer_reads_clear_cases():
+    rec = StrategyRecognizer.load()
+    assert rec.info.kind == "frozen" and rec.info.metrics["test"]["n"] == 2895
+    texts = ["How long have you been feeling like this?", "Have you tried making a to-do list?"]
+    got = [s for s, _ in rec.predict([(reply(t), 1) for t in texts])]
+    assert got == [Strategy.QUESTION, Strategy.SUGGESTIONS]

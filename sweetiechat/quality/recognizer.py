@@ -40,6 +40,7 @@ from sweetiechat.taxonomy import Strategy, parse_strategy
 from sweetiechat.types import Dialogue, Turn
 
 __all__ = [
+    "DEFAULT_RECOGNIZER_DIR",
     "RECOGNIZER_FILE",
     "RecognizerInfo",
     "StrategyRecognizer",
@@ -50,6 +51,8 @@ __all__ = [
 
 RECOGNIZER_FILE = "recognizer.json"
 HEAD_FILE = "head.npz"
+#: The frozen recognizer shipped in the package (MiniLM + logistic regression, ESConv train).
+DEFAULT_RECOGNIZER_DIR = Path(__file__).parent / "data" / "recognizer"
 
 Prediction = tuple[Strategy, dict[Strategy, float]]
 
@@ -155,13 +158,14 @@ class StrategyRecognizer:
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, path: str | Path, *, batch_size: int = 32) -> StrategyRecognizer:
-        """The recognizer in ``path`` (models load lazily, on the first prediction).
+    def load(cls, path: str | Path | None = None, *, batch_size: int = 32) -> StrategyRecognizer:
+        """The recognizer in ``path``; None: the frozen one shipped in the package (trained
+        on ESConv train; models load lazily, on the first prediction).
 
         Raises:
             ConfigError: the folder is missing or is not a recognizer.
         """
-        folder = Path(path).expanduser()
+        folder = DEFAULT_RECOGNIZER_DIR if path is None else Path(path).expanduser()
         return cls(folder, read_info(folder), batch_size=batch_size)
 
     def _probabilities(self, items: Sequence[tuple[Dialogue, int]]) -> np.ndarray:
