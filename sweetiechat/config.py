@@ -194,28 +194,20 @@ class EnforcementConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     strategy: bool = False
-    """Check each supporter turn with the strategy recognizer (needs ``recognizer``)."""
+    """Check each supporter turn with the strategy recognizer."""
     role: bool = False
     """Check each seeker turn with the role detector."""
     tries: int = Field(default=3, ge=1, le=20)
     """Attempts per checked turn in all; the best one is kept when all are rejected."""
     recognizer: str | None = None
-    """The strategy recognizer folder (``sweetiechat quality train-recognizer``)."""
+    """The strategy recognizer folder (``sweetiechat quality train-recognizer``); default: the
+    frozen one shipped in the package."""
     role_detector: str | None = None
     """A role-detector folder; default: the one shipped in the package."""
     role_threshold: float | None = Field(default=None, gt=0, lt=1)
     """Flag a seeker turn from this P(supporter) on; default: the detector's own."""
     role_llm_check: bool = False
     """Ask the seeker's model to confirm each flagged seeker turn."""
-
-    @model_validator(mode="after")
-    def _needs_recognizer(self) -> EnforcementConfig:
-        if self.strategy and not self.recognizer:
-            raise ValueError(
-                "strategy enforcement needs a recognizer: --recognizer DIR "
-                "(or enforcement.recognizer in the config)"
-            )
-        return self
 
 
 class GenerationConfig(BaseModel):

@@ -253,17 +253,30 @@ class SlidingRoles:
 
 def test_role_inconsistency_uses_the_detector_scores():
     sliding = dialogue(6, extra=[("seeker", "I'm so sorry you're going through this, friend.")])
-    config = CleanConfig(disable=["off_scenario", "near_duplicate", "unsafe_supporter"])
+    config = CleanConfig(
+        disable=["off_scenario", "near_duplicate", "unsafe_supporter"], role_min_turns=1
+    )
     checks = ModelChecks(config, role_detector=SlidingRoles())
     verdicts = [check_rules(d, config) for d in (sliding, dialogue(8, id="ok"))]
     checks.run(verdicts)
     assert verdicts[0].reasons == ["role_inconsistency"]
     assert "turn 6 (0.90)" in verdicts[0].details["role_inconsistency"]
     assert verdicts[1].reasons == []
-    two = CleanConfig(disable=config.disable, role_min_turns=2)
-    verdicts = [check_rules(sliding, two)]
-    ModelChecks(two, role_detector=SlidingRoles()).run(verdicts)
-    assert verdicts[0].reasons == []
+    default = CleanConfig(disable=config.disable)  # one slide is not enough by default
+    verdicts = [check_rules(sliding, default)]
+    ModelChecks(default, role_detector=SlidingRoles()).run(verdicts)
+    assert default.role_min_turns == 2 and verdicts[0].reasons == []
+    twice = dialogue(
+        6,
+        extra=[
+            ("seeker", "So sorry, friend."),
+            ("supporter", "Thanks."),
+            ("seeker", "I'm sorry you feel that way too."),
+        ],
+    )
+    verdicts = [check_rules(twice, default)]
+    ModelChecks(default, role_detector=SlidingRoles()).run(verdicts)
+    assert verdicts[0].reasons == ["role_inconsistency"]
 
 
 def test_unsafe_supporter_turns_are_rejected():
@@ -352,7 +365,7 @@ def test_no_dialogue_is_lost_on_a_large_mixed_file(tmp_path):
         dialogues.append(d)
     source = tmp_path / "mixed.jsonl"
     write_dialogues(source, dialogues)
-    config = CleanConfig(disable=["off_scenario"], max_turns=40, batch_size=64)
+    config = CleanConfig(disable=["off_scenario"], max_turns=40, batch_size=64, role_min_turns=1)
     checks = ModelChecks(
         config, role_detector=SlidingRoles(), risk_detector=RiskDetector(semantic=False)
     )

@@ -153,7 +153,9 @@ def test_shipped_role_detector_catches_a_seeker_who_consoles():
             "I pretend to go to work every morning and sit in the library all day.",
         ],
     )
-    config = CleanConfig(disable=["off_scenario", "near_duplicate", "unsafe_supporter"])
+    config = CleanConfig(
+        disable=["off_scenario", "near_duplicate", "unsafe_supporter"], role_min_turns=1
+    )
     checks = ModelChecks(config, role_detector=RoleDetector.load())
     verdicts = [check_rules(d, config) for d in (sliding, steady)]
     checks.run(verdicts)
@@ -306,7 +308,9 @@ def test_role_llm_confirms_or_clears_flagged_turns(answer, rejected):
             "how you feel?",
         ],
     )
-    config = CleanConfig(disable=["off_scenario", "near_duplicate", "unsafe_supporter"])
+    config = CleanConfig(
+        disable=["off_scenario", "near_duplicate", "unsafe_supporter"], role_min_turns=1
+    )
     model = FakeListChatModel(responses=[answer])
     checks = ModelChecks(config, role_detector=RoleDetector.load(), role_backend=model)
     verdicts = [check_rules(sliding, config)]

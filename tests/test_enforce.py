@@ -155,8 +155,6 @@ def test_cli_enforcement_flags_and_their_errors(tmp_path, monkeypatch, capsys):
                   "--base-url", server.base_url, "--model", "test-model", "--max-turns", "2",
                   "--min-turns", "2"]  # fmt: skip
         monkeypatch.setenv("OPENAI_API_KEY", "sk-test-dummy")
-        code, _, err = cli(*common, "--enforce-strategy")
-        one_line_error(code, err, "strategy enforcement needs a recognizer: --recognizer DIR")
         code, _, err = cli(*common, "--enforce-strategy", "--recognizer", str(tmp_path / "no"))
         one_line_error(code, err, "no such recognizer folder")
         code, _, err = cli(*common, "--enforce-role", "--role-threshold", "1.5")
@@ -212,3 +210,12 @@ def test_enforcement_on_the_embedded_model(tmp_path):
     assert [e["check"] for e in events].count("role") == 2
     assert all(1 <= e["attempts"] <= 2 for e in events)
     assert d.alternates and d.turns[1].strategy is not None
+
+
+def test_strategy_enforcement_without_a_folder_uses_the_shipped_recognizer():
+    from sweetiechat.quality.enforce import with_enforcement
+    from sweetiechat.quality.recognizer import DEFAULT_RECOGNIZER_DIR
+
+    config = with_enforcement(GenerationConfig(), strategy=True)
+    assert config.enforcement.strategy and config.enforcement.recognizer is None
+    assert StrategyRecognizer.load(config.enforcement.recognizer).folder == DEFAULT_RECOGNIZER_DIR

@@ -227,7 +227,7 @@ def generate(
         False,
         "--enforce-strategy",
         help="Regenerate a supporter turn whose recognized strategy is not the assigned one "
-        "(needs --recognizer).",
+        "(the recognizer: --recognizer DIR, else the one shipped in the package).",
     ),
     enforce_role: bool = typer.Option(
         False, "--enforce-role", help="Regenerate a seeker turn that slides into the supporter's."

@@ -267,7 +267,7 @@ def with_enforcement(config: Any, **flags: Any) -> Any:
     if enforcement.strategy:
         from sweetiechat.quality.recognizer import StrategyRecognizer
 
-        StrategyRecognizer.load(enforcement.recognizer or "")
+        StrategyRecognizer.load(enforcement.recognizer)  # None: the shipped one
     if enforcement.role:
         from sweetiechat.quality.roles import RoleDetector
 

@@ -85,8 +85,10 @@ class CleanConfig(BaseModel):
     role_threshold: float | None = Field(None, gt=0.0, lt=1.0)
     """Role-detector probability at which a seeker turn reads as the supporter's; ``None``:
     the detector's own threshold."""
-    role_min_turns: int = Field(1, ge=1, le=1000)
-    """Seeker turns that must read as the supporter's before a dialogue is rejected."""
+    role_min_turns: int = Field(2, ge=1, le=1000)
+    """Seeker turns that must read as the supporter's before a dialogue is rejected (2: one
+    thank-you or "how are you?" is no role slide; with 1, half of ESConv's human dialogues
+    would go)."""
     role_skip_first: int = Field(0, ge=0, le=1000)
     """Seeker turns at the start not judged (0: judge all)."""
     unsafe_semantic: bool = True
