@@ -132,6 +132,9 @@ def test_cli_train_recognizer_and_adherence(tmp_path, monkeypatch, capsys):
     assert json.loads(stdout)[str(dialogues)]["overall"] == 1.0
     code, _, err = cli("quality", "adherence", str(dialogues), "--recognizer", str(tmp_path / "no"))
     one_line_error(code, err, "no such recognizer folder")
+    code, stdout, err = cli("quality", "adherence", str(dialogues), "--json")  # the shipped one
+    assert code == 0, err
+    assert json.loads(stdout)[str(dialogues)]["recognizer"] == "recognizer:recognizer"
     code, _, err = cli(
         "quality", "train-recognizer", "--data", str(data_dir()), "--out", str(out / "x"),
         "--kind", "magic",

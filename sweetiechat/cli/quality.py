@@ -108,7 +108,7 @@ def train_role_cmd(
     console.print(f"wrote {escape(str(out))}")
 
 
-def adherence_reports(files: list[Path], recognizer_dir: Path) -> dict[str, Any]:
+def adherence_reports(files: list[Path], recognizer_dir: Path | None) -> dict[str, Any]:
     """Adherence per file, with a progress bar: ``{file: AdherenceReport.to_dict()}``."""
     from sweetiechat.io import read_dialogues
     from sweetiechat.quality.adherence import adherence
@@ -140,7 +140,9 @@ def print_adherence(reports: dict[str, Any]) -> None:
 @app.command("adherence")
 def adherence_cmd(
     files: list[Path] = typer.Argument(..., help="Dialogue files with assigned strategies."),
-    recognizer: Path = typer.Option(..., "--recognizer", help="Strategy recognizer folder."),
+    recognizer: Path | None = typer.Option(
+        None, "--recognizer", help="Strategy recognizer folder; default: the shipped one."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Share of supporter turns whose recognized strategy is the assigned one."""
