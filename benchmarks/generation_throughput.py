@@ -161,7 +161,7 @@ def api_section(runs: int, folder: Path, clients: tuple[str, ...]) -> list[str]:
         server.stop()
     calls = results[1][0][clients[0]]["calls"]
     lines = [
-        f"API path: the OpenAI-compatible test server, in its own process on 127.0.0.1 "
+        f"The OpenAI-compatible test server, in its own process on 127.0.0.1 "
         f"(`python -m sweetiechat.testing`), answers every request after "
         f"{int(LATENCY * 1000)} ms; each dialogue has {TURNS} seeker turns ({calls:.0f} model "
         "calls: scenario, profile, seeker, prompted counselor, supporter and its crisis guard) "
