@@ -34,3 +34,11 @@ def esconv_dir() -> Path:
     if not (ESCONV_DIR / "train.json").exists():
         pytest.skip(f"ESConv is not at {ESCONV_DIR} (the shared data folder is absent)")
     return ESCONV_DIR
+
+
+@pytest.fixture
+def cli(monkeypatch, capsys):
+    """Run the console script in-process: ``cli(*args) -> (exit status, stdout, stderr)``."""
+    from helpers import run_cli
+
+    return lambda *args: run_cli(monkeypatch, capsys, *args)

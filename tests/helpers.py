@@ -27,3 +27,29 @@ class Recording:
 def fake(*responses: str) -> Recording:
     """A recording backend over langchain_core's FakeListChatModel (cycles its responses)."""
     return Recording(LangChainBackend(FakeListChatModel(responses=list(responses))))
+
+
+def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
+    """Run the console script in-process: (exit status, stdout, stderr)."""
+    import sys
+
+    from sweetiechat.cli import main
+
+    capsys.readouterr()
+    monkeypatch.setattr(sys, "argv", ["sweetiechat", *args])
+    code = 0
+    try:
+        main()
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def one_line_error(code: int, err: str, expect: str) -> None:
+    """A CLI failure: status 2, one ``error:`` line holding ``expect``, no traceback."""
+    assert code == 2, err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), err
+    assert expect in " ".join(err.split()), err

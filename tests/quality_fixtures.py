@@ -108,29 +108,3 @@ def frozen_recognizer() -> Path:
     out = _root() / "recognizer"
     train_recognizer(data_dir(), out, kind="frozen", c_grid=(10.0,), progress=False)
     return out
-
-
-def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    """Run the console script in-process: (exit status, stdout, stderr)."""
-    import sys
-
-    from sweetiechat.cli import main
-
-    capsys.readouterr()
-    monkeypatch.setattr(sys, "argv", ["sweetiechat", *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def one_line_error(code: int, err: str, expect: str) -> None:
-    """A CLI failure: status 2, one ``error:`` line holding ``expect``, no traceback."""
-    assert code == 2, err
-    assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), err
-    assert expect in " ".join(err.split()), err

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import threading
 
 import pytest
 from tiny_models import FIXTURE, llama_dir
 
-from helpers import fake
+from helpers import fake, one_line_error
 from sweetiechat.agents.tuned import AGENT_FILE, AgentInfo
-from sweetiechat.cli import main
 from sweetiechat.eval.agent import MODES, build_chains, read_generations, supporter_targets
 from sweetiechat.eval.agent_gen import Sampling, agenerate_api
 from sweetiechat.eval.agent_score import COLUMNS
@@ -29,32 +27,6 @@ RECORD_KEYS = {
 FAST = ("--metrics", "bleu,rouge,distinct", "--quiet")
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def cli(monkeypatch, capsys):
-    """Run the console script in-process: (exit status, stdout, stderr)."""
-
-    def run(*args: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        monkeypatch.setattr(sys, "argv", ["sweetiechat", *args])
-        code = 0
-        try:
-            main()
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        out = capsys.readouterr()
-        return code, out.out, out.err
-
-    return run
-
-
-def one_line_error(code: int, err: str, expect: str) -> None:
-    assert code == 2, err
-    assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), err
-    assert expect in " ".join(err.split()), err
 
 
 class Numbered:

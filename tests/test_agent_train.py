@@ -4,11 +4,11 @@ Llama into an adapter folder that reloads, resume, and bad input (one-line error
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
 from tiny_models import FIXTURE, llama_dir
 
+from helpers import one_line_error
 from sweetiechat.agents.tuned import (
     AgentInfo,
     agent_messages,
@@ -17,7 +17,6 @@ from sweetiechat.agents.tuned import (
     parse_reply,
     read_agent_info,
 )
-from sweetiechat.cli import main
 from sweetiechat.errors import UserError
 from sweetiechat.io import read_dialogues
 from sweetiechat.taxonomy import Strategy
@@ -41,32 +40,6 @@ def tok():
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(llama_dir())
-
-
-@pytest.fixture
-def cli(monkeypatch, capsys):
-    """Run the console script in-process: (exit status, stdout, stderr)."""
-
-    def run(*args: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        monkeypatch.setattr(sys, "argv", ["sweetiechat", *args])
-        code = 0
-        try:
-            main()
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        out = capsys.readouterr()
-        return code, out.out, out.err
-
-    return run
-
-
-def one_line_error(code: int, err: str, expect: str) -> None:
-    assert code == 2, err
-    assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), err
-    assert expect in " ".join(err.split()), err
 
 
 def test_messages_put_seekers_as_user_and_supporters_as_assistant(dialogues):

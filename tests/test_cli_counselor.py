@@ -9,39 +9,13 @@ import sys
 import pytest
 from tiny_models import FIXTURE, bert_dir, data_dir, llama_dir, trained
 
+from helpers import one_line_error
 from sweetiechat.agents.trained import load_trained_counselor
-from sweetiechat.cli import main
 from sweetiechat.io import read_dialogues
 from sweetiechat.testing import OpenAITestServer
 from sweetiechat.trainer import strategy_examples
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def cli(monkeypatch, capsys):
-    """Run the console script in-process: (exit status, stdout, stderr)."""
-
-    def run(*args: str) -> tuple[int, str, str]:
-        capsys.readouterr()  # drop what building the tiny models printed
-        monkeypatch.setattr(sys, "argv", ["sweetiechat", *args])
-        code = 0
-        try:
-            main()
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        out = capsys.readouterr()
-        return code, out.out, out.err
-
-    return run
-
-
-def one_line_error(code: int, err: str, expect: str) -> None:
-    assert code == 2, err
-    assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), err
-    assert expect in " ".join(err.split()), err
 
 
 def test_train_a_classifier_from_the_command_line_then_evaluate_it(cli, tmp_path):
@@ -183,7 +157,6 @@ def test_bad_inputs_are_one_line_errors(cli, tmp_path):
 def test_eval_with_a_prompted_server_that_does_not_answer_fails_in_one_line(tmp_path):
     import os
     import subprocess
-    import sys
 
     data = tmp_path / "one.jsonl"
     data.write_text(

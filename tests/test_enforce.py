@@ -3,8 +3,9 @@ import threading
 
 import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
-from quality_fixtures import RESPONSES, frozen_recognizer, one_line_error, run_cli
+from quality_fixtures import RESPONSES, frozen_recognizer
 
+from helpers import one_line_error, run_cli
 from sweetiechat._async import run_sync
 from sweetiechat.agents.seeker import SeekerAgent
 from sweetiechat.agents.supporter import SupporterAgent

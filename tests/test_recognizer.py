@@ -1,16 +1,10 @@
 import json
 
 import pytest
-from quality_fixtures import (
-    RESPONSES,
-    SEEKER,
-    data_dir,
-    frozen_recognizer,
-    one_line_error,
-    run_cli,
-)
+from quality_fixtures import RESPONSES, SEEKER, data_dir, frozen_recognizer
 from tiny_models import bert_dir
 
+from helpers import one_line_error, run_cli
 from sweetiechat.errors import ConfigError, UserError
 from sweetiechat.quality.adherence import adherence
 from sweetiechat.quality.recognizer import StrategyRecognizer, response_context

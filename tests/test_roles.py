@@ -2,8 +2,9 @@ import json
 
 import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
-from quality_fixtures import data_dir, one_line_error, run_cli
+from quality_fixtures import data_dir
 
+from helpers import one_line_error, run_cli
 from sweetiechat._async import run_sync
 from sweetiechat.errors import ConfigError, UserError
 from sweetiechat.io import DataError
