@@ -264,6 +264,35 @@ class JudgeRun:
     """Calls that raised (not written, so a rerun retries them): key -> error."""
 
 
+def plan_questions(
+    path: Path,
+    field: str,
+    units: Sequence[Any],
+    judges: Iterable[str],
+    runs: int,
+    dimensions: Sequence[Dimension],
+    state: JudgeRun,
+) -> list[tuple[Any, str, int, Dimension]]:
+    """Every (unit, judge, run, dimension) question, unit by unit (so that a run cut short
+    holds whole units), less those ``path`` already records (the unit's id under ``field``);
+    sets ``state.total`` and ``state.done``."""
+    seen = {
+        (r.get(field), r.get("judge"), r.get("run"), r.get("dimension"))
+        for r in read_jsonl_records(path)
+    }
+    keys = [
+        (unit, name, run, dim)
+        for unit in units
+        for run in range(1, runs + 1)
+        for name in judges
+        for dim in dimensions
+    ]
+    state.total = len(keys)
+    todo = [k for k in keys if (k[0].id, k[1], k[2], k[3].name) not in seen]
+    state.done = len(keys) - len(todo)
+    return todo
+
+
 async def run_questions(
     keys: Iterable[tuple[Any, ...]],
     ask: Callable[..., Any],
@@ -326,20 +355,7 @@ async def ajudge_pairs(
     """
     state = state or JudgeRun()
     path = Path(out) / "judgments.jsonl"
-    seen = {
-        (r.get("item"), r.get("judge"), r.get("run"), r.get("dimension"))
-        for r in read_jsonl_records(path)
-    }
-    keys = [  # item by item, so that a run cut short holds whole items
-        (item, name, run, dim)
-        for item in items
-        for run in range(1, runs + 1)
-        for name in judges
-        for dim in dimensions
-    ]
-    state.total = len(keys)
-    todo = [k for k in keys if (k[0].id, k[1], k[2], k[3].name) not in seen]
-    state.done = len(keys) - len(todo)
+    todo = plan_questions(path, "item", items, judges, runs, dimensions, state)
 
     async def ask(item: PairItem, name: str, run: int, dim: Dimension) -> Judgment:
         order = order_for(seed, run, item.id)

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict
 from sweetiechat.backends.base import Message
 from sweetiechat.backends.choice import achoose
 from sweetiechat.errors import UserError
-from sweetiechat.eval.judge import JudgeRun, read_jsonl_records, run_questions
+from sweetiechat.eval.judge import JudgeRun, plan_questions, read_jsonl_records, run_questions
 from sweetiechat.eval.judge_dims import DATASET_DIMENSIONS, RATING_OPTIONS, Dimension
 from sweetiechat.io import JsonlWriter
 from sweetiechat.types import Dialogue
@@ -148,20 +148,7 @@ async def ajudge_dataset(
     :func:`~sweetiechat.eval.judge.ajudge_pairs`."""
     state = state or JudgeRun()
     path = Path(out) / "ratings.jsonl"
-    seen = {
-        (r.get("dialogue"), r.get("judge"), r.get("run"), r.get("dimension"))
-        for r in read_jsonl_records(path)
-    }
-    keys = [  # dialogue by dialogue, so that a run cut short holds whole dialogues
-        (d, name, run, dim)
-        for d in dialogues
-        for run in range(1, runs + 1)
-        for name in judges
-        for dim in dimensions
-    ]
-    state.total = len(keys)
-    todo = [k for k in keys if (k[0].id, k[1], k[2], k[3].name) not in seen]
-    state.done = len(keys) - len(todo)
+    todo = plan_questions(path, "dialogue", dialogues, judges, runs, dimensions, state)
 
     async def ask(dialogue: Dialogue, name: str, run: int, dim: Dimension) -> Rating:
         choice = await achoose(
