@@ -28,6 +28,7 @@ __all__ = [
     "Message",
     "as_backend",
     "record_usage",
+    "top_logprobs",
 ]
 
 #: A chat message as ``(role, content)``, role one of ``system``, ``user``, ``assistant``.
@@ -101,12 +102,13 @@ def _text(content: str | list[Any]) -> str:
     )
 
 
-def _top_logprobs(message: AIMessage) -> list[dict[str, float]]:
-    content = (message.response_metadata.get("logprobs") or {}).get("content") or []
+def top_logprobs(logprobs: dict[str, Any] | None) -> list[dict[str, float]]:
+    """Per generated token, its alternatives and their log-probabilities, from a chat
+    completion's ``logprobs`` object (the token alone when no alternatives were asked)."""
     return [
         {alt["token"]: float(alt["logprob"]) for alt in tok.get("top_logprobs") or []}
         or {tok["token"]: float(tok["logprob"])}
-        for tok in content
+        for tok in (logprobs or {}).get("content") or []
     ]
 
 
@@ -142,7 +144,7 @@ class LangChainBackend:
             model=str(reply.response_metadata.get("model_name") or self.name),
             prompt_tokens=int(usage.get("input_tokens", 0)),
             completion_tokens=int(usage.get("output_tokens", 0)),
-            top_logprobs=_top_logprobs(reply),
+            top_logprobs=top_logprobs(reply.response_metadata.get("logprobs")),
         )
         if self.record_usage:
             record_usage(completion)

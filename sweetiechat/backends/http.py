@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sweetiechat.backends.base import Completion, EmptyCompletionError, Message
+from sweetiechat.backends.base import Completion, EmptyCompletionError, Message, top_logprobs
 
 if TYPE_CHECKING:
     import aiohttp
@@ -119,15 +119,6 @@ class HTTPPool:
 def http_client(timeout: float, max_connections: int = 1024) -> HTTPPool:
     """A connection pool for :class:`OpenAIHTTPBackend` (close it with ``await aclose()``)."""
     return HTTPPool(timeout, max_connections)
-
-
-def _top_logprobs(choice: dict[str, Any]) -> list[dict[str, float]]:
-    content = (choice.get("logprobs") or {}).get("content") or []
-    return [
-        {alt["token"]: float(alt["logprob"]) for alt in tok.get("top_logprobs") or []}
-        or {tok["token"]: float(tok["logprob"])}
-        for tok in content
-    ]
 
 
 def _error_text(body: bytes, reason: str) -> str:
@@ -239,5 +230,5 @@ class OpenAIHTTPBackend:
             model=str(data.get("model") or self.name),
             prompt_tokens=int(usage.get("prompt_tokens") or 0),
             completion_tokens=int(usage.get("completion_tokens") or 0),
-            top_logprobs=_top_logprobs(choice),
+            top_logprobs=top_logprobs(choice.get("logprobs")),
         )
