@@ -27,6 +27,17 @@ _NO_KEY = "not-needed"
 DEFAULT_OPENAI_URL = "https://api.openai.com/v1"
 
 
+def _openai_url(base_url: str | None) -> str:
+    """Where an ``openai`` role's requests go: its ``base_url``, else the environment's, else
+    OpenAI's."""
+    return (
+        base_url
+        or os.environ.get("OPENAI_BASE_URL")
+        or os.environ.get("OPENAI_API_BASE")
+        or DEFAULT_OPENAI_URL
+    )
+
+
 def _api_key(cfg: RoleConfig, role: str) -> str:
     if not cfg.api_key_env:
         return _NO_KEY
@@ -55,8 +66,6 @@ def _chat_model(cfg: RoleConfig, role: str, shared: dict[Any, Any]) -> Any:
         from openai import DefaultAsyncHttpxClient
         from pydantic import SecretStr
 
-        if not cfg.model:
-            raise ConfigError(f"the {role} uses backend openai but sets no model; add --model")
         # A client of our own: langchain-openai's shared default is bound to the first event
         # loop, so a second run in the same process would fail with "Event loop is closed".
         # Roles that talk to the same server share one connection pool.
@@ -89,31 +98,32 @@ def _chat_model(cfg: RoleConfig, role: str, shared: dict[Any, Any]) -> Any:
 
 def _model_backend(cfg: RoleConfig, role: str, shared: dict[Any, Any]) -> ChatBackend:
     """The role's model as a backend, before retries, rate limits and metering."""
-    if cfg.backend == "openai" and cfg.client == "direct":
-        from sweetiechat.backends.http import OpenAIHTTPBackend, http_client
-
+    if cfg.backend == "openai":
         if not cfg.model:
             raise ConfigError(f"the {role} uses backend openai but sets no model; add --model")
-        base_url = str(
-            cfg.base_url
-            or os.environ.get("OPENAI_BASE_URL")
-            or os.environ.get("OPENAI_API_BASE")
-            or DEFAULT_OPENAI_URL
-        )
-        pool = ("direct", base_url, cfg.timeout)
-        if pool not in shared:  # roles that talk to the same server share connections
-            shared[pool] = http_client(cfg.timeout)
-            shared.setdefault("clients", []).append(shared[pool])
-        temperature, max_tokens = cfg.sampling()
-        return OpenAIHTTPBackend(
-            shared[pool],
-            base_url=base_url,
-            model=cfg.model,
-            api_key=_api_key(cfg, role),
-            temperature=temperature,
-            max_tokens=max_tokens,
-        )
+        if cfg.client == "direct":
+            return _direct_backend(cfg, cfg.model, role, shared)
     return LangChainBackend(_chat_model(cfg, role, shared))
+
+
+def _direct_backend(cfg: RoleConfig, model: str, role: str, shared: dict[Any, Any]) -> ChatBackend:
+    """An ``openai`` role through the lean client (``client = "direct"``)."""
+    from sweetiechat.backends.http import OpenAIHTTPBackend, http_client
+
+    base_url = _openai_url(cfg.base_url if isinstance(cfg.base_url, str) else None)
+    pool = ("direct", base_url, cfg.timeout)
+    if pool not in shared:  # roles that talk to the same server share connections
+        shared[pool] = http_client(cfg.timeout)
+        shared.setdefault("clients", []).append(shared[pool])
+    temperature, max_tokens = cfg.sampling()
+    return OpenAIHTTPBackend(
+        shared[pool],
+        base_url=base_url,
+        model=model,
+        api_key=_api_key(cfg, role),
+        temperature=temperature,
+        max_tokens=max_tokens,
+    )
 
 
 def build_backend(
@@ -253,11 +263,7 @@ def check_server(
 
     checked = set() if checked is None else checked
     key = _api_key(cfg, role)
-    urls = [
-        u or os.environ.get("OPENAI_BASE_URL") or os.environ.get("OPENAI_API_BASE")
-        or DEFAULT_OPENAI_URL
-        for u in cfg.base_urls()
-    ]  # fmt: skip
+    urls = [_openai_url(u) for u in cfg.base_urls()]
     if all(u in checked for u in urls):
         return
     checked.update(urls)
