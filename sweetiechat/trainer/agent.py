@@ -38,8 +38,8 @@ from sweetiechat.trainer.agent_data import (
     split_valid,
     with_labels,
 )
+from sweetiechat.trainer.arguments import causal_lora, early_stopping, sft_arguments
 from sweetiechat.trainer.common import (
-    CHECKPOINTS,
     Timer,
     check_out_dir,
     last_checkpoint,
@@ -242,8 +242,7 @@ def _fit(
     """Run trl's SFTTrainer with a LoRA adapter; save the adapter at the folder's top."""
     import torch
     from datasets import Dataset
-    from peft import LoraConfig
-    from transformers import AutoModelForCausalLM, EarlyStoppingCallback, set_seed
+    from transformers import AutoModelForCausalLM, set_seed
     from transformers.utils import logging as hf_logging
     from trl import SFTConfig, SFTTrainer
 
@@ -260,67 +259,29 @@ def _fit(
         if config.max_steps > 0
         else math.ceil(config.epochs * math.ceil(len(train_x) / per_step))
     )
-    gpu = torch.cuda.is_available()
     args = SFTConfig(
-        output_dir=str(out / CHECKPOINTS),
-        learning_rate=config.learning_rate,
-        weight_decay=config.weight_decay,
-        optim="adamw_torch",
-        lr_scheduler_type="linear",
-        warmup_steps=math.ceil(config.warmup_ratio * total),
-        per_device_train_batch_size=config.batch_size,
-        per_device_eval_batch_size=config.eval_batch_size,
+        **sft_arguments(
+            config, has_eval=has_eval, warmup_steps=math.ceil(config.warmup_ratio * total)
+        ),
         gradient_accumulation_steps=config.gradient_accumulation_steps,
-        num_train_epochs=config.epochs,
-        max_steps=config.max_steps,
-        eval_strategy="steps" if has_eval else "no",
-        eval_steps=config.eval_steps,
-        save_strategy="steps",
-        save_steps=config.eval_steps,
-        save_total_limit=config.save_total_limit,
-        load_best_model_at_end=has_eval,
-        metric_for_best_model="eval_loss",
-        greater_is_better=False,
-        logging_steps=config.logging_steps,
-        seed=config.seed,
-        data_seed=config.seed,
-        report_to="none",
-        disable_tqdm=True,
-        max_length=None,  # the examples are cut to config.max_length already
         completion_only_loss=False,  # the labels carry the mask (-100 off the agent's turns)
-        packing=False,
-        gradient_checkpointing=config.gradient_checkpointing,
-        use_cpu=not gpu,
-        # as for the counselor: bf16 on a CPU falls back to a ~35x slower reference kernel
-        bf16=gpu and torch.cuda.is_bf16_supported(),
-        fp16=False,
-        dataloader_num_workers=0,
         include_num_input_tokens_seen="non_padding",
         ddp_find_unused_parameters=False if world > 1 else None,
     )
-    callbacks: list[Any] = []
-    if has_eval and config.patience > 0:
-        callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.patience))
+    callbacks = early_stopping(config, has_eval=has_eval)
     if config.max_minutes:
         callbacks.append(_time_limit(config.max_minutes * 60))
     if progress:
         callbacks.append(
             progress_callback(f"training {config.role} agent ({len(train_x)} examples)")
         )
-    lora = LoraConfig(
-        r=config.lora_r,
-        lora_alpha=config.lora_alpha,
-        lora_dropout=config.lora_dropout,
-        target_modules=list(config.lora_target_modules),
-        task_type="CAUSAL_LM",
-    )
     trainer = SFTTrainer(
         model=model,
         args=args,
         train_dataset=Dataset.from_list([with_labels(x) for x in train_x]),
         eval_dataset=Dataset.from_list([with_labels(x) for x in valid_x]) if has_eval else None,
         processing_class=tokenizer,
-        peft_config=lora,
+        peft_config=causal_lora(config),
         callbacks=callbacks,
     )
     timer = step_timer()

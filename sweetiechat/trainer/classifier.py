@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from sweetiechat.agents.classifier import classifier_text, encode_texts
+from sweetiechat.trainer.arguments import early_stopping, trainer_arguments
 from sweetiechat.trainer.common import (
-    CHECKPOINTS,
     LABELS,
     classification_scores,
     progress_callback,
@@ -82,7 +82,6 @@ def train_classifier(
         AutoModelForSequenceClassification,
         AutoTokenizer,
         DataCollatorWithPadding,
-        EarlyStoppingCallback,
         Trainer,
         TrainingArguments,
         set_seed,
@@ -106,35 +105,15 @@ def train_classifier(
     valid_ds = _encode(tokenizer, valid, config) if valid else None
     has_eval = valid_ds is not None
     args = TrainingArguments(
-        output_dir=str(out / CHECKPOINTS),
-        learning_rate=config.learning_rate,
-        weight_decay=config.weight_decay,
-        optim="adamw_torch",
-        lr_scheduler_type="linear",
-        warmup_steps=warmup_steps(config, len(train)),
-        per_device_train_batch_size=config.batch_size,
-        per_device_eval_batch_size=config.eval_batch_size,
-        num_train_epochs=config.epochs,
-        max_steps=config.max_steps,
-        eval_strategy="steps" if has_eval else "no",
-        eval_steps=config.eval_steps,
-        save_strategy="steps",
-        save_steps=config.eval_steps,
-        save_total_limit=config.save_total_limit,
-        load_best_model_at_end=has_eval,
-        metric_for_best_model=config.best_metric,
-        greater_is_better=config.greater_is_better,
-        logging_steps=config.logging_steps,
-        seed=config.seed,
-        data_seed=config.seed,
-        report_to="none",
-        disable_tqdm=True,
-        use_cpu=not torch.cuda.is_available(),
-        dataloader_num_workers=0,
+        **trainer_arguments(
+            config,
+            has_eval=has_eval,
+            warmup_steps=warmup_steps(config, len(train)),
+            best_metric=config.best_metric,
+            greater_is_better=config.greater_is_better,
+        )
     )
-    callbacks: list[Any] = []
-    if has_eval and config.patience > 0:
-        callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.patience))
+    callbacks = early_stopping(config, has_eval=has_eval)
     if progress:
         callbacks.append(
             progress_callback(f"training classifier counselor ({len(train)} examples)")
