@@ -13,6 +13,20 @@ from rich.markup import escape
 from rich.table import Table
 
 from sweetiechat.cli._common import console
+from sweetiechat.cli.train_options import (
+    BatchSize,
+    Epochs,
+    EvalSteps,
+    LearningRate,
+    LoraRank,
+    MaxSteps,
+    Patience,
+    Quiet,
+    Resume,
+    Seed,
+    WarmupRatio,
+    validated,
+)
 from sweetiechat.errors import UserError
 
 _ROLES = ("supporter", "seeker")
@@ -37,14 +51,12 @@ def train(
     with_strategy: bool = typer.Option(
         False, "--with-strategy", help="Targets start with the strategy: '[Question] ...'."
     ),
-    resume: bool = typer.Option(
-        False, "--resume", help="Continue the run in --out from its newest checkpoint."
-    ),
+    resume: Resume = False,
     seeds: int | None = typer.Option(
         None, "--seeds", help="Train N seeds into OUT/seed-N/ (for mean ± std; default 1)."
     ),
-    seed: int | None = typer.Option(None, "--seed", help="(First) seed (default 42)."),
-    max_steps: int | None = typer.Option(None, "--max-steps", help="Stop after N steps."),
+    seed: Seed = None,
+    max_steps: MaxSteps = None,
     max_minutes: float | None = typer.Option(
         None, "--max-minutes", help="Stop after N minutes (evaluating and saving first)."
     ),
@@ -57,26 +69,20 @@ def train(
     max_length: int | None = typer.Option(
         None, "--max-length", help="Tokens per example (1024); longer history is cut."
     ),
-    lr: float | None = typer.Option(None, "--lr", help="Peak learning rate (default 3e-5)."),
-    epochs: float | None = typer.Option(None, "--epochs", help="Epochs (default 5)."),
-    batch_size: int | None = typer.Option(None, "--batch-size", help="Batch size (default 2)."),
+    lr: LearningRate = None,
+    epochs: Epochs = None,
+    batch_size: BatchSize = None,
     grad_accum: int | None = typer.Option(
         None, "--grad-accum", help="Micro-batches per optimizer step (default 1)."
     ),
-    warmup_ratio: float | None = typer.Option(
-        None, "--warmup-ratio", help="Share of steps warming up linearly (default 0.01)."
-    ),
-    eval_steps: int | None = typer.Option(
-        None, "--eval-steps", help="Evaluate on valid and save a checkpoint every N steps (500)."
-    ),
-    patience: int | None = typer.Option(
-        None, "--patience", help="Stop after N evaluations without improvement (7; 0: never)."
-    ),
-    lora_r: int | None = typer.Option(None, "--lora-r", help="LoRA rank (8)."),
+    warmup_ratio: WarmupRatio = None,
+    eval_steps: EvalSteps = None,
+    patience: Patience = None,
+    lora_r: LoraRank = None,
     gradient_checkpointing: bool = typer.Option(
         False, "--gradient-checkpointing", help="Save memory at the cost of compute."
     ),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress display."),
+    quiet: Quiet = False,
 ) -> None:
     """Fine-tune an agent (LoRA, loss on its own turns only) on dialogues.
 
@@ -125,16 +131,9 @@ def train(
 
 
 def _validated(data: dict[str, Any]) -> Any:
-    from pydantic import ValidationError
-
-    from sweetiechat.errors import first_problem
     from sweetiechat.trainer.agent_config import AgentTrainConfig
 
-    try:
-        return AgentTrainConfig.model_validate(data)
-    except ValidationError as err:
-        field, message = first_problem(err, "")
-        raise UserError(f"setting {field}: {message}" if field else message) from None
+    return validated(AgentTrainConfig, data)
 
 
 def _resumed_config(out: Path, given: dict[str, Any]) -> Any:

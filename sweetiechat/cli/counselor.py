@@ -11,6 +11,20 @@ from rich.markup import escape
 from rich.table import Table
 
 from sweetiechat.cli._common import console, err_console
+from sweetiechat.cli.train_options import (
+    BatchSize,
+    Epochs,
+    EvalSteps,
+    LearningRate,
+    LoraRank,
+    MaxSteps,
+    Patience,
+    Quiet,
+    Resume,
+    Seed,
+    WarmupRatio,
+    validated,
+)
 from sweetiechat.errors import UserError
 
 app = typer.Typer(
@@ -44,40 +58,32 @@ def train(
     out: Path = typer.Option(
         ..., "--out", help="Output folder (adapter or model, config, metrics)."
     ),
-    resume: bool = typer.Option(
-        False, "--resume", help="Continue the run in --out from its newest checkpoint."
-    ),
-    max_steps: int | None = typer.Option(None, "--max-steps", help="Stop after N steps."),
+    resume: Resume = False,
+    max_steps: MaxSteps = None,
     limit: int | None = typer.Option(
         None, "--limit", help="Only the first N dialogues of each split."
     ),
     class_weights: str | None = typer.Option(
         None, "--class-weights", help="none, balanced or sqrt: weigh rare strategies up."
     ),
-    seed: int | None = typer.Option(None, "--seed", help="Seed (default 42)."),
-    lr: float | None = typer.Option(None, "--lr", help="Peak learning rate (default 3e-5)."),
-    epochs: float | None = typer.Option(None, "--epochs", help="Epochs (default 5)."),
-    batch_size: int | None = typer.Option(None, "--batch-size", help="Batch size (default 2)."),
+    seed: Seed = None,
+    lr: LearningRate = None,
+    epochs: Epochs = None,
+    batch_size: BatchSize = None,
     eval_batch_size: int | None = typer.Option(
         None, "--eval-batch-size", help="Evaluation batch size (default 8)."
     ),
-    warmup_ratio: float | None = typer.Option(
-        None, "--warmup-ratio", help="Share of steps warming up linearly (default 0.01)."
-    ),
+    warmup_ratio: WarmupRatio = None,
     weight_decay: float | None = typer.Option(None, "--weight-decay", help="AdamW weight decay."),
-    eval_steps: int | None = typer.Option(
-        None, "--eval-steps", help="Evaluate on valid and save a checkpoint every N steps (500)."
-    ),
-    patience: int | None = typer.Option(
-        None, "--patience", help="Stop after N evaluations without improvement (7; 0: never)."
-    ),
+    eval_steps: EvalSteps = None,
+    patience: Patience = None,
     metric: str | None = typer.Option(
         None, "--metric", help="Best-model metric: loss, macro_f1, accuracy, weighted_f1."
     ),
     window: int | None = typer.Option(
         None, "--window", help="lm: utterances of history in the prompt (6)."
     ),
-    lora_r: int | None = typer.Option(None, "--lora-r", help="lm: LoRA rank (8)."),
+    lora_r: LoraRank = None,
     input_window: int | None = typer.Option(
         None, "--input-window", help="classifier: utterances of history (6; 0: all)."
     ),
@@ -96,7 +102,7 @@ def train(
     no_final_eval: bool = typer.Option(
         False, "--no-final-eval", help="Skip scoring the best model on valid and test."
     ),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress display."),
+    quiet: Quiet = False,
 ) -> None:
     """Train a strategy counselor on ESConv-format dialogues.
 
@@ -141,21 +147,9 @@ def train(
             if key not in given:
                 raise UserError(f"{flag} is required (unless --resume continues a run)")
         given["input"] = inputs
-        config = _validated(CounselorTrainConfig, given)
+        config = validated(CounselorTrainConfig, given)
     result = train_counselor(config, resume=resume, progress=not quiet)
     _print_training(result.out_dir, result.metrics)
-
-
-def _validated(cls: Any, data: dict[str, Any]) -> Any:
-    from pydantic import ValidationError
-
-    from sweetiechat.errors import first_problem
-
-    try:
-        return cls.model_validate(data)
-    except ValidationError as err:
-        field, message = first_problem(err, "")
-        raise UserError(f"setting {field}: {message}" if field else message) from None
 
 
 def _resumed_config(out: Path, given: dict[str, Any], inputs: dict[str, Any]) -> Any:
@@ -171,7 +165,7 @@ def _resumed_config(out: Path, given: dict[str, Any], inputs: dict[str, Any]) ->
         raise UserError(f"{out}/training_config.json disagrees with counselor.json; retrain")
     saved.update(given)
     saved["input"] = {**saved.get("input", {}), **inputs}
-    return _validated(CounselorTrainConfig, saved)
+    return validated(CounselorTrainConfig, saved)
 
 
 def _fmt(value: Any) -> str:
@@ -233,7 +227,7 @@ def build_counselor(
         backend = spec.partition(":")[2]
         if backend not in ("embedded", "openai"):
             raise UserError(f"--counselor {spec}: use prompted:embedded or prompted:openai")
-        cfg = _validated(
+        cfg = validated(
             RoleConfig,
             {
                 "backend": backend,
