@@ -127,14 +127,18 @@ class Retrying:
         if self.on_retry is not None and exc is not None:
             self.on_retry(exc)
 
-    async def acomplete(self, messages: Sequence[Message], **options: Any) -> Completion:
-        async for attempt in AsyncRetrying(
+    def _retrying(self) -> AsyncRetrying:
+        """Tries for one call: retryable errors again, up to ``attempts``, waiting between."""
+        return AsyncRetrying(
             stop=stop_after_attempt(self.attempts),
             wait=self._wait,
             retry=retry_if_exception(is_retryable),
             before_sleep=self._before_sleep,
             reraise=True,
-        ):
+        )
+
+    async def acomplete(self, messages: Sequence[Message], **options: Any) -> Completion:
+        async for attempt in self._retrying():
             with attempt:
                 return await self.backend.acomplete(messages, **options)
         raise AssertionError("unreachable")  # pragma: no cover
@@ -152,13 +156,7 @@ class Retrying:
         """The inner chooser's ``achoose``, retried; else ask through this backend."""
         if native_chooser(self.backend) is None:
             return await ask_choice(self, messages, options, default=default, **kw)
-        async for attempt in AsyncRetrying(
-            stop=stop_after_attempt(self.attempts),
-            wait=self._wait,
-            retry=retry_if_exception(is_retryable),
-            before_sleep=self._before_sleep,
-            reraise=True,
-        ):
+        async for attempt in self._retrying():
             with attempt:
                 return await self.backend.achoose(messages, options, default=default, **kw)  # type: ignore[attr-defined]
         raise AssertionError("unreachable")  # pragma: no cover
