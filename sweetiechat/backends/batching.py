@@ -18,14 +18,16 @@ Torch is imported inside functions (this module is imported by ``backends.local`
 from __future__ import annotations
 
 import asyncio
-import inspect
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from sweetiechat.backends.prefix import forward_options, make_cache, prefill
+
 if TYPE_CHECKING:
     from sweetiechat.backends.local import LoadedLM
+    from sweetiechat.backends.prefix import PrefixCache
 
 __all__ = ["Batcher", "GenRequest", "Sampling"]
 
@@ -78,10 +80,22 @@ class Batcher:
         seed: seed of the sampling generator.
     """
 
-    def __init__(self, lm: LoadedLM, *, max_batch_size: int = 16, seed: int = 0) -> None:
+    def __init__(
+        self,
+        lm: LoadedLM,
+        *,
+        max_batch_size: int = 16,
+        seed: int = 0,
+        prefix_cache: PrefixCache | bool | None = True,
+    ) -> None:
         import torch
 
         self.lm = lm
+        self.prefix: PrefixCache | None = (
+            getattr(lm, "prefix", None) if prefix_cache is True else prefix_cache or None
+        )
+        """Where prompts find the keys/values of an earlier prompt's start (default: the
+        model's shared :class:`~sweetiechat.backends.prefix.PrefixCache`; None: no reuse)."""
         self.max_batch_size = max_batch_size
         self.rows: list[_Row] = []
         self.waiting: list[GenRequest] = []
@@ -98,18 +112,18 @@ class Batcher:
         self.eos = eos_ids
         self.cache: Any = None
         """The batch's ``DynamicCache``; rebuilt from ``keys``/``values`` after a change."""
-        forward = inspect.signature(lm.model.forward).parameters
-        self.cache_argument = "cache" if "cache" in forward else "past_key_values"
-        # The prompt's logits are needed at its last position only: skipping the others
-        # saves the output layer (a fifth of SmolLM2's compute per token) on every prompt token.
-        self.last_logits_only = {"logits_to_keep": 1} if "logits_to_keep" in forward else {}
+        self.cache_argument = forward_options(type(lm.model).forward)[0]
         self.vocab = int(lm.model.get_output_embeddings().weight.shape[0])
         self.steps = 0
         """Decoding steps run so far."""
         self.rows_decoded = 0
         """Row-steps run so far (``rows_decoded / steps`` is the mean batch size)."""
         self.prefill_tokens = 0
-        """Prompt tokens prefilled so far."""
+        """Prompt tokens prefilled so far (run through the model, not taken from the cache)."""
+        self.reused_tokens = 0
+        """Prompt tokens taken from the prefix cache instead of being prefilled."""
+        self.prefix_hits = 0
+        """Prompts that reused a cached prefix."""
         self.prefill_s = 0.0
         """Seconds spent prefilling prompts (the rest of a step's time is decoding)."""
         self.decode_s = 0.0
@@ -164,21 +178,22 @@ class Batcher:
         import torch
 
         started = time.perf_counter()
-        ids = torch.tensor([request.prompt_ids])
-        out = self.lm.model(input_ids=ids, use_cache=True, **self.last_logits_only)
-        self.prefill_tokens += ids.shape[1]
+        prompt = request.prompt_ids
+        pre = prefill(self.lm.model, prompt, self.prefix)
+        self.prefill_tokens += len(prompt) - pre.reused
+        self.reused_tokens += pre.reused
+        self.prefix_hits += pre.reused > 0
+        keys = [layer.keys for layer in pre.cache.layers]
+        values = [layer.values for layer in pre.cache.layers]
         self.prefill_s += time.perf_counter() - started
         seen = torch.zeros((1, self.vocab), dtype=torch.bool)
-        seen[0, ids[0]] = True
-        (token,) = self._pick(out.logits[:, -1], seen, [request.sampling])
+        seen[0, torch.tensor(prompt)] = True
+        (token,) = self._pick(pre.logits, seen, [request.sampling])
         seen[0, token] = True
-        row = _Row(request, token, ids.shape[1])
+        row = _Row(request, token, len(prompt))
         if request.max_new_tokens <= 0 or self._finish_check(row):
             return False
-        cache = getattr(out, "cache", None) or out.past_key_values
-        keys = [layer.keys for layer in cache.layers]
-        values = [layer.values for layer in cache.layers]
-        mask = torch.ones((1, ids.shape[1]), dtype=torch.long)
+        mask = torch.ones((1, len(prompt)), dtype=torch.long)
         self._sync()
         if not self.rows:
             self.keys, self.values, self.mask, self.seen = keys, values, mask, seen
@@ -243,7 +258,7 @@ class Batcher:
             if self.rows:
                 started = time.perf_counter()
                 if self.cache is None:
-                    self.cache = _make_cache(self.keys, self.values)
+                    self.cache = make_cache(self.keys, self.values)
                 cache = self.cache
                 tokens = torch.tensor([[row.next_token] for row in self.rows])
                 positions = torch.tensor([[row.position] for row in self.rows])
@@ -303,18 +318,6 @@ class Batcher:
             while not inbox.empty():
                 self.submit(inbox.get_nowait())
             await asyncio.to_thread(self.step)
-
-
-def _make_cache(keys: list[Any], values: list[Any]) -> Any:
-    """A ``DynamicCache`` holding ``keys``/``values`` (no copy of the tensors)."""
-    from transformers import DynamicCache
-
-    cache: Any = DynamicCache(
-        ddp_cache_data=[(k[:, :, :0], v[:, :, :0]) for k, v in zip(keys, values, strict=True)]
-    )
-    for layer, k, v in zip(cache.layers, keys, values, strict=True):
-        layer.keys, layer.values = k, v
-    return cache
 
 
 def _cat_left_padded(a: Any, b: Any, width: int) -> Any:

@@ -28,6 +28,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
 from sweetiechat.backends.batching import Batcher, GenRequest, Sampling
+from sweetiechat.backends.prefix import PrefixCache
 from sweetiechat.errors import ConfigError
 
 __all__ = [
@@ -107,6 +108,8 @@ class LoadedLM:
     tokenizer: Any
     lock: threading.Lock
     label: str
+    prefix: PrefixCache | None = None
+    """Keys/values of recent prompts, shared by every caller of the model (under ``lock``)."""
 
 
 _LOADED: dict[tuple[str, str | None], LoadedLM] = {}
@@ -144,7 +147,7 @@ def load_causal_lm(name: str = EMBEDDED, adapter: str | Path | None = None) -> L
         label = EMBEDDED_LABEL if name == EMBEDDED else Path(str(name)).name
         if adapter:
             label += f"+{Path(adapter).name}"
-        loaded = LoadedLM(model, tokenizer, threading.Lock(), label)
+        loaded = LoadedLM(model, tokenizer, threading.Lock(), label, PrefixCache())
         _LOADED[key] = loaded
         return loaded
 

@@ -19,6 +19,7 @@ from typing import Any, Literal
 from sweetiechat.backends.base import Message
 from sweetiechat.backends.choice import Choice, check_options
 from sweetiechat.backends.local import EMBEDDED, LoadedLM, load_causal_lm
+from sweetiechat.backends.prefix import prefill
 
 __all__ = ["LikelihoodChooser", "softmax"]
 
@@ -94,15 +95,15 @@ class LikelihoodChooser:
         for i, ids in enumerate(label_ids):  # right padding after the shared prefix
             labels[i, : len(ids)] = torch.tensor(ids)
         with lm.lock, torch.inference_mode():
-            first = lm.model(input_ids=torch.tensor([prefix_ids]), use_cache=True)
-            cache = getattr(first, "cache", None) or first.past_key_values
+            first = prefill(lm.model, prefix_ids, lm.prefix)  # reuses an earlier prompt's start
+            cache = first.cache
             cache.batch_repeat_interleave(n)
             mask = torch.ones((n, len(prefix_ids) + width), dtype=torch.long)
             kwargs: dict[str, Any] = {_cache_argument(lm.model): cache}
             rest = lm.model(input_ids=labels, attention_mask=mask, **kwargs).logits
         # Token t of an option is predicted by the prefix's last logit (t = 0) or by the
         # option's own token t - 1.
-        logits = torch.cat([first.logits[:, -1:].expand(n, 1, -1), rest[:, :-1]], dim=1)
+        logits = torch.cat([first.logits[:, None].expand(n, 1, -1), rest[:, :-1]], dim=1)
         logprobs = torch.log_softmax(logits.float(), dim=-1)
         out: dict[str, float] = {}
         for i, (option, ids) in enumerate(zip(options, label_ids, strict=True)):

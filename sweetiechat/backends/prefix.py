@@ -1,0 +1,218 @@
+"""Prefix key/value-cache reuse for a local causal LM: prompts that begin like an earlier one
+skip the shared part of their prefill.
+
+In a dialogue, each role's prompt at turn *t* repeats its prompt at turn *t - 1* (the same
+system prompt, the same history, a few lines more), and every dialogue's counselor prompt
+starts with the same system prompt. :class:`PrefixCache` keeps the keys and values computed
+for recent prompts, keyed by their token ids; a new prompt takes the cached entry with the
+longest common token prefix and only the rest of it is run through the model (at positions
+offset by the reused length). Attention at a position depends only on the tokens before it,
+so the result is the same as a full prefill, up to float rounding.
+
+Entries are evicted least recently used first to stay within a byte budget
+(``$SWEETIECHAT_PREFIX_CACHE_MB``, default 256 MB; SmolLM2-135M holds 46 KB per token in
+float32), and an entry that a newer one extends is dropped at once (the newer one covers it).
+Cached tensors are never modified: a hit returns views, and the model concatenates new
+positions onto them into fresh tensors.
+
+Not thread-safe: use it under the model's lock (:class:`~sweetiechat.backends.local.LoadedLM`).
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+__all__ = [
+    "DEFAULT_MAX_MB",
+    "Prefilled",
+    "PrefixCache",
+    "PrefixHit",
+    "default_max_bytes",
+    "forward_options",
+    "make_cache",
+    "prefill",
+]
+
+DEFAULT_MAX_MB = 256.0
+
+
+def default_max_bytes() -> int:
+    """``$SWEETIECHAT_PREFIX_CACHE_MB`` (0 turns reuse off) in bytes, else 256 MB."""
+    raw = os.environ.get("SWEETIECHAT_PREFIX_CACHE_MB", "").strip()
+    try:
+        mb = float(raw) if raw else DEFAULT_MAX_MB
+    except ValueError:
+        mb = DEFAULT_MAX_MB
+    return max(0, int(mb * 1024 * 1024))
+
+
+@dataclass
+class _Entry:
+    ids: Any
+    """The token ids (a 1-D int64 numpy array)."""
+    keys: list[Any]
+    values: list[Any]
+    """Per layer, ``[1, heads, len(ids), head_dim]``."""
+    nbytes: int
+
+
+@dataclass(frozen=True)
+class PrefixHit:
+    """The reusable start of a prompt: ``length`` tokens and their keys/values per layer."""
+
+    length: int
+    keys: list[Any]
+    values: list[Any]
+
+
+class PrefixCache:
+    """Keys and values of recent prompts, for reuse by prompts that start the same way.
+
+    Args:
+        max_bytes: the budget for the cached tensors; 0 disables the cache.
+        min_length: the shortest prefix worth reusing, in tokens.
+    """
+
+    def __init__(self, max_bytes: int | None = None, *, min_length: int = 8) -> None:
+        self.max_bytes = default_max_bytes() if max_bytes is None else max(0, int(max_bytes))
+        self.min_length = min_length
+        self.entries: OrderedDict[int, _Entry] = OrderedDict()
+        self.nbytes = 0
+        self._next = 0
+        self.lookups = 0
+        """Prompts looked up so far."""
+        self.prompt_tokens = 0
+        """Tokens of the prompts looked up (reused or not)."""
+        self.hits = 0
+        """Lookups that found a reusable prefix."""
+        self.reused_tokens = 0
+        """Prompt tokens taken from the cache instead of being prefilled."""
+
+    @property
+    def enabled(self) -> bool:
+        """False when the budget is 0."""
+        return self.max_bytes > 0
+
+    def lookup(self, ids: Sequence[int]) -> PrefixHit | None:
+        """The longest cached prefix of ``ids``, leaving at least its last token to run (the
+        model must see one token to give the next token's logits); None when none is long
+        enough. Counts the lookup, and on a hit the reused tokens."""
+        self.lookups += 1
+        self.prompt_tokens += len(ids)
+        if not self.enabled:
+            return None
+        import numpy as np
+
+        query = np.asarray(ids, dtype=np.int64)
+        limit = len(query) - 1
+        best, best_len = None, 0
+        for key, entry in self.entries.items():
+            n = min(limit, len(entry.ids))
+            if n <= best_len:
+                continue
+            differ = np.flatnonzero(entry.ids[:n] != query[:n])
+            common = int(differ[0]) if differ.size else n
+            if common > best_len:
+                best, best_len = key, common
+        if best is None or best_len < self.min_length:
+            return None
+        entry = self.entries[best]
+        self.entries.move_to_end(best)
+        self.hits += 1
+        self.reused_tokens += best_len
+        return PrefixHit(
+            best_len,
+            [k[:, :, :best_len] for k in entry.keys],
+            [v[:, :, :best_len] for v in entry.values],
+        )
+
+    def add(self, ids: Sequence[int], keys: list[Any], values: list[Any]) -> None:
+        """Keep ``keys``/``values`` (per layer ``[1, heads, len(ids), head_dim]``, tensors that
+        nobody modifies afterwards) for prompts starting with ``ids``. Entries that ``ids``
+        extends are dropped; the least recently used ones go until the budget holds."""
+        if not self.enabled or len(ids) < self.min_length:
+            return
+        import numpy as np
+
+        nbytes = sum(t.numel() * t.element_size() for t in (*keys, *values))
+        if nbytes > self.max_bytes:
+            return
+        query = np.asarray(ids, dtype=np.int64)
+        for key in [
+            k
+            for k, e in self.entries.items()
+            if len(e.ids) <= len(query) and np.array_equal(e.ids, query[: len(e.ids)])
+        ]:
+            self._drop(key)
+        self._next += 1
+        self.entries[self._next] = _Entry(query, list(keys), list(values), nbytes)
+        self.nbytes += nbytes
+        while self.nbytes > self.max_bytes:
+            self._drop(next(iter(self.entries)))
+
+    def _drop(self, key: int) -> None:
+        self.nbytes -= self.entries.pop(key).nbytes
+
+    def clear(self) -> None:
+        """Forget every entry (the counters stay)."""
+        self.entries.clear()
+        self.nbytes = 0
+
+
+@dataclass(frozen=True)
+class Prefilled:
+    """A prompt run through the model."""
+
+    logits: Any
+    """``[1, vocab]``: the next token's logits after the prompt."""
+    cache: Any
+    """The model's cache object holding the whole prompt's keys/values."""
+    reused: int
+    """Prompt tokens taken from the prefix cache (the rest were computed)."""
+
+
+@cache
+def forward_options(forward: Any) -> tuple[str, bool]:
+    """The cache argument's name (``cache`` in newer transformers, ``past_key_values``
+    before) and whether ``logits_to_keep`` is accepted."""
+    params = inspect.signature(forward).parameters
+    return ("cache" if "cache" in params else "past_key_values"), "logits_to_keep" in params
+
+
+def prefill(model: Any, ids: Sequence[int], prefix: PrefixCache | None) -> Prefilled:
+    """Run prompt ``ids`` (one row) through ``model``, starting from the longest prefix found
+    in ``prefix`` and adding the prompt to it; logits are computed at the last position only.
+    Call it under the model's lock and ``torch.inference_mode()``."""
+    import torch
+
+    cache_argument, last_only = forward_options(type(model).forward)
+    hit = prefix.lookup(ids) if prefix is not None else None
+    reused = hit.length if hit is not None else 0
+    kwargs: dict[str, Any] = {"logits_to_keep": 1} if last_only else {}
+    if hit is not None:
+        # Only the rest of the prompt runs, at its own positions, over the cached start.
+        kwargs[cache_argument] = make_cache(hit.keys, hit.values)
+        kwargs["position_ids"] = torch.arange(reused, len(ids)).unsqueeze(0)
+    out = model(input_ids=torch.tensor([list(ids[reused:])]), use_cache=True, **kwargs)
+    kv = getattr(out, "cache", None) or out.past_key_values
+    if prefix is not None:
+        prefix.add(ids, [layer.keys for layer in kv.layers], [layer.values for layer in kv.layers])
+    return Prefilled(out.logits[:, -1], kv, reused)
+
+
+def make_cache(keys: list[Any], values: list[Any]) -> Any:
+    """A ``DynamicCache`` holding ``keys``/``values`` (no copy of the tensors)."""
+    from transformers import DynamicCache
+
+    kv: Any = DynamicCache(
+        ddp_cache_data=[(k[:, :, :0], v[:, :, :0]) for k, v in zip(keys, values, strict=True)]
+    )
+    for layer, k, v in zip(kv.layers, keys, values, strict=True):
+        layer.keys, layer.values = k, v
+    return kv

@@ -1,0 +1,168 @@
+"""Prefix key/value reuse (sweetiechat.backends.prefix) in the continuous batcher and the
+likelihood chooser: the same greedy tokens with and without it, alone and batched; cached
+tensors stay intact; the byte budget holds."""
+
+import pytest
+
+from sweetiechat.backends.prefix import PrefixCache
+
+torch = pytest.importorskip("torch")
+
+
+def _entry(n: int, fill: float = 0.0):
+    """Per-layer keys/values of ``n`` tokens (2 layers, 1 head, dim 4): 64 bytes a token."""
+    k = [torch.full((1, 1, n, 4), fill) for _ in range(2)]
+    return k, [t.clone() for t in k]
+
+
+def test_lookup_finds_the_longest_common_prefix_and_leaves_one_token_to_run():
+    cache = PrefixCache(1 << 20, min_length=2)
+    cache.add(list(range(10)), *_entry(10, 1.0))
+    cache.add([*range(5), 99, 98], *_entry(7, 2.0))
+    hit = cache.lookup([*range(8), 50])
+    assert hit is not None and hit.length == 8  # the first entry, not the second (5)
+    assert hit.keys[0].shape == (1, 1, 8, 4) and float(hit.keys[0][0, 0, 0, 0]) == 1.0
+    same = cache.lookup(list(range(10)))  # the whole prompt is cached: its last token still runs
+    assert same is not None and same.length == 9
+    assert cache.lookup([7, 7, 7]) is None
+    assert (cache.lookups, cache.hits, cache.reused_tokens) == (3, 2, 17)
+    assert cache.prompt_tokens == 9 + 10 + 3
+
+
+def test_an_extended_prompt_replaces_the_entry_it_extends():
+    cache = PrefixCache(1 << 20, min_length=2)
+    cache.add([1, 2, 3], *_entry(3))
+    cache.add([1, 2, 9], *_entry(3))
+    cache.add([1, 2, 3, 4, 5], *_entry(5))
+    assert sorted(len(e.ids) for e in cache.entries.values()) == [3, 5]  # [1, 2, 3] is covered
+    assert cache.nbytes == 8 * 64
+
+
+def test_eviction_keeps_the_byte_budget_and_drops_the_least_recently_used():
+    cache = PrefixCache(10 * 64, min_length=2)  # room for 10 tokens
+    cache.add([1, 1, 1, 1], *_entry(4))
+    cache.add([2, 2, 2, 2], *_entry(4))
+    assert cache.lookup([1, 1, 1, 1, 5]) is not None  # [1...] is now the most recent
+    cache.add([3, 3, 3, 3], *_entry(4))
+    assert cache.nbytes <= cache.max_bytes
+    assert sorted(int(e.ids[0]) for e in cache.entries.values()) == [1, 3]
+    cache.add(list(range(20)), *_entry(20))  # larger than the whole budget: not kept
+    assert cache.nbytes <= cache.max_bytes and len(cache.entries) == 2
+    off = PrefixCache(0)
+    off.add([1, 2, 3, 4, 5, 6, 7, 8, 9], *_entry(9))
+    assert not off.entries and off.lookup([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]) is None
+
+
+def test_the_budget_comes_from_the_environment(monkeypatch):
+    monkeypatch.setenv("SWEETIECHAT_PREFIX_CACHE_MB", "2")
+    assert PrefixCache().max_bytes == 2 * 1024 * 1024
+    monkeypatch.setenv("SWEETIECHAT_PREFIX_CACHE_MB", "0")
+    assert not PrefixCache().enabled
+
+
+# -- on the embedded model -------------------------------------------------------------------
+
+SYSTEM = "You are a kind supporter. Answer briefly and warmly, in at most two sentences."
+HISTORY = [
+    "Seeker: I can't sleep before exams.",
+    "Supporter: That sounds exhausting.",
+    "Seeker: Yes, I keep thinking about failing.",
+    "Supporter: What worries you most about it?",
+    "Seeker: Disappointing my parents, mostly.",
+]
+
+
+@pytest.fixture(scope="module")
+def lm():
+    from sweetiechat.backends import local
+
+    return local.load_causal_lm()
+
+
+def _request(lm, turns: int, max_new: int = 16):
+    """The supporter's prompt after ``turns`` utterances: each one extends the previous."""
+    from sweetiechat.backends.batching import GenRequest, Sampling
+    from sweetiechat.backends.local import STOP_STRINGS
+
+    tok = lm.tokenizer
+    chat = [
+        {"role": "system", "content": SYSTEM},
+        {"role": "user", "content": "\n".join(HISTORY[:turns]) + "\n\nWrite your reply."},
+    ]
+    prompt = tok.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
+    ids = tok(prompt, add_special_tokens=False)["input_ids"]
+    return GenRequest(ids, max_new, Sampling(0.0, 1.0, 1.15), STOP_STRINGS)
+
+
+@pytest.mark.slow
+def test_reuse_gives_the_same_greedy_tokens_alone_and_batched(lm):
+    from sweetiechat.backends.batching import Batcher
+
+    turns = (1, 3, 5)
+    plain = []
+    for t in turns:
+        r = _request(lm, t)
+        Batcher(lm, prefix_cache=None).run([r])
+        plain.append(r.generated)
+    cache = PrefixCache(64 << 20)
+    alone = []
+    reused = []
+    for t in turns:  # one after the other: each turn reuses the previous turn's prompt
+        r = _request(lm, t)
+        b = Batcher(lm, prefix_cache=cache)
+        b.run([r])
+        alone.append(r.generated)
+        reused.append(b.reused_tokens)
+    assert alone == plain
+    assert reused[0] == 0 and all(n > 20 for n in reused[1:])
+    batched = Batcher(lm, prefix_cache=cache, max_batch_size=4)
+    requests = [_request(lm, t) for t in (5, 2, 4)]  # turns 2 and 4: new, partly cached
+    batched.run(requests)
+    expected = []
+    for t in (5, 2, 4):
+        r = _request(lm, t)
+        Batcher(lm, prefix_cache=None).run([r])
+        expected.append(r.generated)
+    assert [r.generated for r in requests] == expected
+    assert batched.prefix_hits == 3 and batched.prefill_tokens < batched.reused_tokens
+    assert all(r.generated for r in requests)
+
+
+@pytest.mark.slow
+def test_a_cached_entry_is_not_changed_by_the_requests_that_reuse_it(lm):
+    from sweetiechat.backends.batching import Batcher
+
+    cache = PrefixCache(64 << 20)
+    Batcher(lm, prefix_cache=cache).run([_request(lm, 3, max_new=4)])
+    (entry,) = cache.entries.values()
+    before = [t.clone() for t in (*entry.keys, *entry.values)]
+    batcher = Batcher(lm, prefix_cache=cache)
+    requests = [_request(lm, 2, max_new=6), _request(lm, 4, max_new=6)]
+    batcher.run(requests)  # both start inside the entry and decode on top of it
+    assert batcher.prefix_hits == 2
+    after = [t for t in (*entry.keys, *entry.values)]
+    assert all(torch.equal(a, b) for a, b in zip(before, after, strict=True))
+
+
+@pytest.mark.slow
+def test_the_likelihood_chooser_reuses_prefixes_and_scores_the_same(lm):
+    from sweetiechat.backends.scoring import LikelihoodChooser
+
+    chooser = LikelihoodChooser()
+    options = ["Question", "Reflection of feelings", "Self-disclosure"]
+    first = [("system", SYSTEM), ("user", "\n".join(HISTORY[:3]))]
+    later = [("system", SYSTEM), ("user", "\n".join(HISTORY))]
+    saved, lm.prefix = lm.prefix, None
+    try:
+        plain = chooser.log_likelihoods(later, options)
+    finally:
+        lm.prefix = saved
+    lm.prefix = PrefixCache(64 << 20)
+    try:
+        chooser.log_likelihoods(first, options)
+        reused = chooser.log_likelihoods(later, options)
+        assert lm.prefix.hits == 1 and lm.prefix.reused_tokens > 20
+    finally:
+        lm.prefix = saved
+    assert reused.keys() == plain.keys()
+    assert all(abs(reused[k] - plain[k]) < 1e-3 for k in plain)
