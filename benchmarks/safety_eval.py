@@ -1,15 +1,19 @@
 """Crisis-detector evaluation: precision and recall on the development and held-out halves of
-``benchmarks/data/crisis_eval.jsonl`` and on the fresh held-out set
-``benchmarks/data/crisis_fresh.jsonl`` (written before the trained layer was tuned), per layer
-and per category, side by side with the regular-expression list sweetiechat used before (15
-patterns), and messages per second.
+``benchmarks/data/crisis_eval.jsonl`` and on ``benchmarks/data/crisis_fresh.jsonl`` (once a
+fresh held-out set; its errors have been read row by row, so it is development data now), per
+layer and per category, side by side with the regular-expression list sweetiechat used before
+(15 patterns), and messages per second with and without the fine-tuned layer.
 Writes the tables into docs/safety.md and a chart into docs/safety_eval.png.
 
 Also measures the false-alarm side on real, ordinary emotional-support text: the share of
-ESConv seeker turns flagged, each read in context (with the seeker's earlier turns), as the
-generator reads them.
+ESConv seeker turns flagged (``valid``, used for tuning, and ``test``), each read in context
+(with the seeker's earlier turns), as the generator reads them.
 
-    python benchmarks/safety_eval.py [--repeats 3] [--no-write] [--esconv PATH]
+``--blind`` evaluates the blind set ``benchmarks/data/crisis_blind.jsonl`` and nothing else,
+and writes its table under the ``<!-- blind-results -->`` mark of docs/safety.md. Without the
+flag the blind set is never read.
+
+    python benchmarks/safety_eval.py [--repeats 3] [--no-write] [--esconv-dir DIR] [--blind]
 """
 
 from __future__ import annotations
@@ -20,8 +24,10 @@ import re
 import statistics
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -33,14 +39,17 @@ from sweetiechat.quality.semantic import SemanticLayer
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "benchmarks" / "data" / "crisis_eval.jsonl"
 FRESH = ROOT / "benchmarks" / "data" / "crisis_fresh.jsonl"
+BLIND = ROOT / "benchmarks" / "data" / "crisis_blind.jsonl"
 SPLITS = ("dev", "heldout", "fresh")
 SPLIT_NAMES = {
     "dev": "dev",
-    "heldout": "held-out (old; looked at 5 times)",
-    "fresh": "fresh held-out",
+    "heldout": "old held-out (looked at 6 times)",
+    "fresh": "fresh (development now)",
+    "blind": "blind",
 }
 DOC = ROOT / "docs" / "safety.md"
-ESCONV = Path("/work/shared/data/esconv/test.json")
+ESCONV = Path("/work/shared/data/esconv")
+BLIND_MARK = "<!-- blind-results -->"
 CATEGORIES = ["suicidal_ideation", "self_harm", "harm_from_others", "means_request"]
 
 #: The list sweetiechat/safety.py used before the layered detector (the baseline).
@@ -80,13 +89,23 @@ def load() -> list[dict]:
     ]
 
 
+def load_blind() -> list[dict]:
+    """The blind set's rows, each given split ``blind`` (only with ``--blind``)."""
+    rows = [json.loads(line) for line in BLIND.read_text().splitlines() if line.strip()]
+    for r in rows:
+        r["split"] = "blind"
+        r.setdefault("context", [])
+    return rows
+
+
 def methods(semantic: SemanticLayer) -> dict[str, Predict]:
     """Each configuration: rows -> [(risk, category)]."""
     patterns = RiskDetector(semantic=False)
-    protos = RiskDetector(semantic=semantic, head=False)
+    protos = RiskDetector(semantic=semantic, head=False, finetuned=False)
+    before = RiskDetector(semantic=semantic, head=True, finetuned=False)
+    tuned_only = RiskDetector(semantic=semantic, head=False)
+    tuned_only.threshold = 2.0  # the prototypes never decide: patterns + the fine-tuned layer
     full = RiskDetector(semantic=semantic)
-    head_only = RiskDetector(semantic=semantic)
-    head_only.threshold = 2.0  # the prototypes never decide: patterns + the trained head
 
     def legacy(rows: Sequence[dict]) -> list[tuple[bool, str]]:
         return [(bool(LEGACY.search(r["text"])), "?") for r in rows]
@@ -99,14 +118,17 @@ def methods(semantic: SemanticLayer) -> dict[str, Predict]:
 
         return predict
 
+    shipped = "full (shipped): patterns + prototypes + " + (
+        "head + " if full.head is not None else ""
+    )
     return {
         "old regex list (15)": legacy,
         "patterns": run(patterns, False),
         "patterns + prototypes": run(protos, False),
-        "patterns + prototypes + context (before)": run(protos, True),
-        "patterns + trained head": run(head_only, False),
-        "patterns + prototypes + head": run(full, False),
-        "full: patterns + prototypes + head + context": run(full, True),
+        "previous: patterns + prototypes + head + context": run(before, True),
+        "patterns + fine-tuned (no context)": run(tuned_only, False),
+        "patterns + fine-tuned, in context": run(tuned_only, True),
+        shipped + "fine-tuned + context": run(full, True),
     }
 
 
@@ -127,60 +149,66 @@ def scores(rows: Sequence[dict], preds: Sequence[tuple[bool, str]]) -> dict[str,
     return out
 
 
-def speed(rows: Sequence[dict], repeats: int) -> dict[str, list[float]]:
-    """Messages per second and CPU ms per message, cold embedding cache, per run."""
+def _clear(det: RiskDetector) -> None:
+    """Empty the detector's caches (a cold start for timing)."""
+    if det.semantic is not None:
+        det.semantic._cache.clear()
+    if det.finetuned is not None:
+        det.finetuned._cache.clear()
+
+
+def speed(rows: Sequence[dict], repeats: int, semantic: SemanticLayer) -> dict[str, list[float]]:
+    """Messages per second and CPU ms per message, cold caches, per run."""
     texts = [r["text"] for r in rows]
     contexts = [r["context"] for r in rows]
-    out: dict[str, list[float]] = {"patterns": [], "full": [], "full_cpu_ms": [], "batch1": []}
-    semantic = SemanticLayer()
-    semantic.embed(["warm up"])
+    out: dict[str, list[float]] = {}
+    patterns = RiskDetector(semantic=False)
+    previous = RiskDetector(semantic=semantic, head=True, finetuned=False)
+    full = RiskDetector(semantic=semantic)
+    full.assess_many(["warm up"], [["the model loads"]])
     for _ in range(repeats):
-        det = RiskDetector(semantic=False)
         t = time.perf_counter()
         for _ in range(20):
+            patterns.assess_many(texts, contexts)
+        out.setdefault("patterns", []).append(20 * len(texts) / (time.perf_counter() - t))
+        for name, det in (("previous", previous), ("full", full)):
+            _clear(det)
+            t, c = time.perf_counter(), time.process_time()
             det.assess_many(texts, contexts)
-        out["patterns"].append(20 * len(texts) / (time.perf_counter() - t))
-        semantic._cache.clear()
-        det = RiskDetector(semantic=semantic)
-        t, c = time.perf_counter(), time.process_time()
-        det.assess_many(texts, contexts)
-        out["full"].append(len(texts) / (time.perf_counter() - t))
-        out["full_cpu_ms"].append(1000 * (time.process_time() - c) / len(texts))
-        semantic._cache.clear()
+            out.setdefault(name, []).append(len(texts) / (time.perf_counter() - t))
+            out.setdefault(name + "_cpu_ms", []).append(
+                1000 * (time.process_time() - c) / len(texts)
+            )
+        _clear(full)
         t = time.perf_counter()
         for text, ctx in zip(texts, contexts, strict=True):
-            det.assess(text, ctx)
-        out["batch1"].append(len(texts) / (time.perf_counter() - t))
+            full.assess(text, ctx)
+        out.setdefault("batch1", []).append(len(texts) / (time.perf_counter() - t))
     return out
 
 
-def esconv_flags(path: Path, semantic: SemanticLayer) -> dict[str, object]:
-    """Flag rate of the full detector on the seeker turns of an ESConv split, in context."""
-    from collections import Counter
-
+def esconv_flags(path: Path, det: RiskDetector) -> dict[str, Any]:
+    """Flag rate of a detector on the seeker turns of an ESConv split, in context."""
     from sweetiechat.io import read_dialogues
 
     texts: list[str] = []
     contexts: list[list[str]] = []
-    dialogues = 0
+    sizes = []
     for dialogue in read_dialogues(path):
-        dialogues += 1
         seeker = [t.text for t in dialogue.turns if t.role == "seeker"]
         texts.extend(seeker)
         contexts.extend(seeker[:i] for i in range(len(seeker)))
-    det = RiskDetector(semantic=semantic)
+        sizes.append(len(seeker))
     t, c = time.perf_counter(), time.process_time()
     out = det.assess_many(texts, contexts)
     wall, cpu = time.perf_counter() - t, time.process_time() - c
     flagged = [a for a in out if a.risk]
-    flagged_dialogues = 0
-    i = 0
-    for dialogue in read_dialogues(path):
-        n = sum(t.role == "seeker" for t in dialogue.turns)
+    flagged_dialogues, i = 0, 0
+    for n in sizes:
         flagged_dialogues += any(a.risk for a in out[i : i + n])
         i += n
     return {
-        "dialogues": dialogues,
+        "dialogues": len(sizes),
         "turns": len(texts),
         "flagged": len(flagged),
         "flagged_dialogues": flagged_dialogues,
@@ -196,34 +224,29 @@ def fmt(values: list[float]) -> str:
     return f"{statistics.median(values):,.0f} ({min(values):,.0f}-{max(values):,.0f})"
 
 
-def report(rows: list[dict], repeats: int, esconv: Path | None = None) -> str:
-    """Run everything and return the markdown."""
-    semantic = SemanticLayer()
+def tables(
+    rows: list[dict], splits: Sequence[str], semantic: SemanticLayer
+) -> tuple[list[str], dict]:
+    """The precision/recall table and the per-category tables for ``splits``."""
     results = {}
-    for name, predict in methods(semantic).items():
-        for split in SPLITS:
+    predictors = methods(semantic)
+    for name, predict in predictors.items():
+        for split in splits:
             part = [r for r in rows if r["split"] == split]
             results[name, split] = scores(part, predict(part))
-    n = {s: sum(r["split"] == s for r in rows) for s in SPLITS}
-    pos = {s: sum(r["split"] == s and r["category"] != "none" for r in rows) for s in n}
-    lines = [
-        f"Evaluation sets: `crisis_eval.jsonl`, development half {n['dev']} messages "
-        f"({pos['dev']} risk), held-out half {n['heldout']} ({pos['heldout']} risk); "
-        f"`crisis_fresh.jsonl`, fresh held-out {n['fresh']} ({pos['fresh']} risk). "
-        f"Machine: {machine()}.",
-        "",
-        "| detector | dev P | dev R | held-out P | held-out R | held-out FP / FN "
-        "| fresh P | fresh R | fresh FP / FN |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for name in methods(semantic):
-        d, h, f = (results[name, s] for s in SPLITS)
-        lines.append(
-            f"| {name} | {d['precision']:.3f} | {d['recall']:.3f} | {h['precision']:.3f} | "
-            f"{h['recall']:.3f} | {h['fp']:.0f} / {h['fn']:.0f} | {f['precision']:.3f} | "
-            f"{f['recall']:.3f} | {f['fp']:.0f} / {f['fn']:.0f} |"
-        )
-    for split in ("heldout", "fresh"):
+    head = "| detector | " + " | ".join(
+        f"{SPLIT_NAMES[s]} P | {SPLIT_NAMES[s]} R | FP / FN" for s in splits
+    )
+    lines = [head + " |", "|---|" + "---|---|---|" * len(splits)]
+    for name in predictors:
+        cells = []
+        for s in splits:
+            r = results[name, s]
+            cells.append(
+                f"{r['precision']:.3f} | {r['recall']:.3f} | {r['fp']:.0f} / {r['fn']:.0f}"
+            )
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    for split in splits:
         lines += [
             "",
             f"Recall per category, {SPLIT_NAMES[split]} (risk detected; in brackets: with the "
@@ -232,66 +255,110 @@ def report(rows: list[dict], repeats: int, esconv: Path | None = None) -> str:
             "| detector | " + " | ".join(CATEGORIES) + " |",
             "|---|" + "---|" * len(CATEGORIES),
         ]
-        for name in methods(semantic):
+        for name in predictors:
             h = results[name, split]
             cells = [
                 f"{h[c]:.2f}" + ("" if name.startswith("old") else f" ({h[c + '_exact']:.2f})")
                 for c in CATEGORIES
             ]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    sp = speed(rows, repeats)
+    return lines, results
+
+
+def report(rows: list[dict], repeats: int, esconv: Path | None = None) -> tuple[str, dict]:
+    """Run everything and return the markdown."""
+    semantic = SemanticLayer()
+    n = {s: sum(r["split"] == s for r in rows) for s in SPLITS}
+    pos = {s: sum(r["split"] == s and r["category"] != "none" for r in rows) for s in n}
+    lines = [
+        f"Evaluation sets: `crisis_eval.jsonl`, development half {n['dev']} messages "
+        f"({pos['dev']} risk), old held-out half {n['heldout']} ({pos['heldout']} risk); "
+        f"`crisis_fresh.jsonl` {n['fresh']} ({pos['fresh']} risk), development data now. "
+        f"Machine: {machine()}.",
+        "",
+    ]
+    table, results = tables(rows, SPLITS, semantic)
+    lines += table
+    sp = speed(rows, repeats, semantic)
     lines += [
         "",
         f"Speed over the {len(rows)} messages (with their context turns), median (min-max) of "
-        f"{repeats} runs, cold embedding cache:",
+        f"{repeats} runs, cold caches, one torch thread:",
         "",
-        "| configuration | messages/s |",
-        "|---|---|",
-        f"| patterns only | {fmt(sp['patterns'])} |",
-        f"| full detector, batched (`assess_many`) | {fmt(sp['full'])} |",
-        f"| full detector, one call per message (`assess`) | {fmt(sp['batch1'])} |",
-        "",
-        f"CPU time of the full batched detector: {statistics.median(sp['full_cpu_ms']):.1f} ms "
-        "per message (machine-independent figure: about 2-4 MiniLM sentence embeddings per "
-        "message).",
+        "| configuration | messages/s | CPU ms per message |",
+        "|---|---|---|",
+        f"| patterns only | {fmt(sp['patterns'])} | - |",
+        f"| previous detector (no fine-tuned layer), batched | {fmt(sp['previous'])} | "
+        f"{statistics.median(sp['previous_cpu_ms']):.1f} |",
+        f"| full detector, batched (`assess_many`) | {fmt(sp['full'])} | "
+        f"{statistics.median(sp['full_cpu_ms']):.1f} |",
+        f"| full detector, one call per message (`assess`) | {fmt(sp['batch1'])} | - |",
     ]
-    if esconv is not None and esconv.exists():
-        es = esconv_flags(esconv, semantic)
-        cats = ", ".join(f"{k} {v}" for k, v in sorted(es["by_category"].items()))  # type: ignore[attr-defined]
-        layers = ", ".join(f"{k} {v}" for k, v in sorted(es["by_layer"].items()))  # type: ignore[attr-defined]
+    if esconv is not None and esconv.is_dir():
         lines += [
             "",
-            f"Flags on ordinary support text: ESConv `{esconv.name}`, every seeker turn read "
-            "with the seeker's earlier turns (as `generate` reads them), full detector:",
+            "Flags on ordinary support text: ESConv seeker turns, each read with the seeker's "
+            "earlier turns (as `generate` reads them); `valid` was used for tuning, `test` was "
+            "not:",
             "",
-            "| turns | flagged | flag rate | dialogues with a flag | by category | by layer |",
-            "|---|---|---|---|---|---|",
-            f"| {es['turns']:,} | {es['flagged']} | {es['flagged'] / es['turns']:.1%} | "  # type: ignore[operator]
-            f"{es['flagged_dialogues']} of {es['dialogues']} | {cats} | {layers} |",
+            "| split | detector | turns | flagged | flag rate | dialogues with a flag "
+            "| by category | by layer | CPU ms per turn |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        full = RiskDetector(semantic=semantic)
+        previous = RiskDetector(semantic=semantic, head=True, finetuned=False)
+        for split in ("valid", "test"):
+            path = esconv / f"{split}.json"
+            if not path.is_file():
+                continue
+            for name, det in (("full (shipped)", full), ("previous", previous)):
+                es = esconv_flags(path, det)
+                cats = ", ".join(f"{k} {v}" for k, v in sorted(es["by_category"].items()))
+                layers = ", ".join(f"{k} {v}" for k, v in sorted(es["by_layer"].items()))
+                lines.append(
+                    f"| {split} | {name} | {es['turns']:,} | {es['flagged']} | "
+                    f"{es['flagged'] / es['turns']:.1%} | {es['flagged_dialogues']} of "
+                    f"{es['dialogues']} | {cats} | {layers} | {es['cpu_ms']:.1f} |"
+                )
+                print(lines[-1], flush=True)
+        lines += [
             "",
-            f"({es['msgs_per_s']:.0f} messages/s, {es['cpu_ms']:.1f} ms CPU per message on "
-            "this run.)",
+            "(CPU ms per turn of the previous detector is measured after the full one, with "
+            "the prototypes' embeddings already cached, so it undercounts.)",
         ]
     return "\n".join(lines), results
 
 
+def blind_report() -> str:
+    """The blind set's tables (only with ``--blind``)."""
+    rows = load_blind()
+    pos = sum(r["category"] != "none" for r in rows)
+    lines = [
+        f"Blind set `crisis_blind.jsonl`: {len(rows)} messages ({pos} risk), scored once. "
+        f"Machine: {machine()}.",
+        "",
+    ]
+    table, _ = tables(rows, ("blind",), SemanticLayer())
+    return "\n".join(lines + table)
+
+
 def plot(results: dict, path: Path) -> None:
-    """Held-out precision and recall per detector as a bar chart."""
+    """Precision and recall per detector as a bar chart, per evaluation set."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     names = list(dict.fromkeys(k[0] for k in results))
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.2), sharey=True)
+    fig, axes = plt.subplots(1, 3, figsize=(18, 4.4), sharey=True)
     x = range(len(names))
-    for ax, split in zip(axes, ("heldout", "fresh"), strict=True):
+    for ax, split in zip(axes, SPLITS, strict=True):
         for off, key in ((-0.2, "precision"), (0.2, "recall")):
             values = [results[n, split][key] for n in names]
             ax.bar([i + off for i in x], values, 0.4, label=key)
         ax.axhline(0.95, color="grey", lw=0.8, ls="--")
         ax.axhline(0.90, color="grey", lw=0.6, ls=":")
-        ax.set_xticks(list(x), [n.replace(" + ", "\n+ ") for n in names], fontsize=6)
+        ax.set_xticks(list(x), [n.replace(" + ", "\n+ ") for n in names], fontsize=5)
         ax.set_ylim(0, 1.05)
         ax.set_title(f"Crisis detection, {SPLIT_NAMES[split]}", fontsize=9)
         ax.legend(loc="lower right", fontsize=8)
@@ -299,20 +366,44 @@ def plot(results: dict, path: Path) -> None:
     fig.savefig(path, dpi=120)
 
 
+def write_blind(markdown: str) -> None:
+    """Put the blind table under the mark in docs/safety.md (replacing an earlier one)."""
+    text = DOC.read_text()
+    end = "<!-- /blind-results -->"
+    if BLIND_MARK not in text:
+        raise SystemExit(f"{DOC}: no {BLIND_MARK} mark to write the blind results under")
+    before, _, after = text.partition(BLIND_MARK)
+    if end in after:
+        after = after.split(end, 1)[1]
+    DOC.write_text(f"{before}{BLIND_MARK}\n{markdown.strip()}\n{end}{after}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-write", action="store_true", help="print only")
     parser.add_argument(
-        "--esconv",
+        "--esconv-dir",
         type=Path,
         default=ESCONV,
-        help="an ESConv split whose seeker turns are checked for false alarms (skipped when "
-        "missing)",
+        help="ESConv folder whose valid and test seeker turns are checked for false alarms "
+        "(skipped when missing)",
+    )
+    parser.add_argument(
+        "--blind",
+        action="store_true",
+        help="evaluate the blind set crisis_blind.jsonl only (once, at the end)",
     )
     args = parser.parse_args()
+    if args.blind:
+        markdown = blind_report()
+        print(markdown)
+        if not args.no_write:
+            write_blind(markdown)
+            print(f"wrote the blind results into {DOC}")
+        return
     rows = load()
-    markdown, results = report(rows, args.repeats, args.esconv)
+    markdown, results = report(rows, args.repeats, args.esconv_dir)
     print(markdown)
     if not args.no_write:
         update_section("safety-eval", markdown, doc=DOC)

@@ -83,10 +83,12 @@ PATTERNS: dict[str, list[str]] = {
     "suicidal_ideation": [
         rf"\b(?:{_SUICIDE_WORD})",
         rf"\bkill(?:ing)? {_ME}\b|\bkms\b",
-        r"\bend(?:ing)? (?:it all|things|everything|my (?:own )?life|this life)\b",
+        r"\bend(?:ing)? (?:it all|things(?! with\b)|everything(?! with\b)|my (?:own )?life|"
+        r"this life)\b",
         r"\btake (?:my (?:own )?life|my life)\b",
-        r"\b(?:don'?t|do not|dont|no longer|not) (?:want to|wanna|wish to) (?:live|be alive|exist|"
-        r"be here|wake up|go on|be around)\b",
+        r"\b(?:don'?t|do not|dont|no longer|not) (?:want to|wanna|wish to) (?:live(?! with (?:my|"
+        r"him|her|them|you|roommates?|parents?|mum|mom|dad)\b)|be alive|exist|be here|wake up|"
+        r"go on|be around)\b",
         r"\bbetter off (?:dead|without me|if i (?:was|were|wasn'?t|weren'?t) (?:dead|here|"
         r"around|alive|gone))\b",
         r"\b(?:wish|want|wanna) (?:i was|i were|i'?d be|to be) dead\b",
@@ -99,8 +101,8 @@ PATTERNS: dict[str, list[str]] = {
         r"\bgiv(?:e|ing|en) away (?:all )?(?:my|of my) (?:stuff|things|belongings|possessions)\b",
         r"\bnot be (?:here|around) (?:much longer|anymore|tomorrow|by)\b",
         r"\bwon'?t (?:be (?:here|around) (?:much longer|anymore|tomorrow|by)|have to suffer)\b",
-        r"\b(?:overdos\w*|od'?ing|jump(?:ing)? (?:off|in front of) (?:a |the )?(?:bridge|train|"
-        r"roof|building))",
+        r"\b(?:overdos(?:e|ing)(?! on (?:vitamin|caffeine|coffee|sugar|water))\b|od'?ing|"
+        r"jump(?:ing)? (?:off|in front of) (?:a |the )?(?:bridge|train|roof|building))",
         r"\b(?:after|when|once) i'?m (?:gone|dead|not here)\b",
         r"\bwon'?t (?:need|be needing) (?:it|them|any of (?:it|this|them)|my \w+) "
         r"(?:anymore|any more|where i'?m going|after (?:this|tonight|tomorrow|\w+day))\b",
@@ -114,6 +116,7 @@ FIGURATIVE = re.compile(
     rf"\b(?:is|are|was|were|'s|'re) (?:literally |absolutely |slowly )?killing me\b"
     r"|\b(?:could|would|might|gonna|going to|almost|nearly) (?:literally )?die "
     r"(?:of|from) (?:embarrassment|shame|boredom|laughter|laughing|cringe)\b"
+    r"|\b(?:thought|felt like|was sure) (?:i was|i'?d|i would) (?:going to |gonna )?die\b"
     r"|\bdying (?:to|for|of (?:laughter|boredom))\b|\b(?:phone|battery|laptop|car|plant)s? "
     r"(?:is|was|are|were|has|had|just) (?:\w+ )?(?:dead|died)\b"
     r"|\bkill(?:ing|ed)? (?:it|time|the mood|the vibe)\b|\bdead ?(?:line|tired|serious|end)\b"
@@ -178,6 +181,61 @@ TOPIC_CUES = {
 
 _COMPILED = {cat: [re.compile(p, _I) for p in pats] for cat, pats in PATTERNS.items()}
 
+#: Talk of recovery: a suicide or self-harm word in a message with one of these (and none of
+#: :data:`RELAPSE`) is not a pattern match; the learned layers still read the message.
+RECOVERY = re.compile(
+    r"\b(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten|a|few|several|many)\s+"
+    r"(?:days?|weeks?|months?|years?)\s+(?:clean|free|without|sober)\b"
+    r"|\b(?:fine|okay|ok|good|safe|stable|clean|well) (?:for|since) (?:\d+|a|one|two|three|four|"
+    r"five|six|ten|several|many|over a)\b"
+    r"|\bclean (?:from|of)\b|\b(?:self[- ]?harm|sh|cutting)[- ]free\b"
+    r"|\brecover(?:y|ed|ing) from\b|\bmy recovery\b|\brecovery (?:coin|journey|story)\b"
+    r"|\bhaven'?t (?:\w+ ){0,3}(?:in|for|since) (?:\d+|a|one|two|three|six|ten|several|many|"
+    r"over a) ?(?:days?|weeks?|months?|years?)\b"
+    r"|\b(?:much )?better place now\b|\bglad i'?m (?:still )?(?:here|alive)\b"
+    r"|\bit (?:gets|got) better\b|\bsurviv(?:ed|ing|or of|ors? of) (?:a |my )?(?:suicide|attempt)"
+    r"|\b(?:years|months) later,? i'?m (?:\w+ ){0,3}(?:happy|fine|okay|better|good|married|"
+    r"remarried|alive)\b"
+    r"|\bused to\b[^.!?]*[.!?,]?\s*(?:but )?(?:now i(?:'m| am| use| have| know| can| do)\b|"
+    r"(?:and )?i don'?t (?:need|do) (?:that|it) anymore)",
+    _I,
+)
+#: A relapse or present risk, which a recovery word does not cancel.
+RELAPSE = re.compile(
+    r"\b(?:relaps\w*|again|back|came back|lately|tonight|right now|these days|this week|"
+    r"still (?:want|think|feel|have)|want to (?:die|cut|hurt)|urges? (?:are|is) (?:back|strong))\b",
+    _I,
+)
+#: Who a pattern's words are about: the nearest subject before the match.
+_FIRST = {"i", "i'm", "im", "i've", "ive", "i'd", "id", "i'll", "me", "myself", "we", "us", "my"}
+_THIRD = set(
+    "he she they he's she's they're he'd she'd they'd he'll she'll they'll him her his their "
+    "them hers theirs himself herself themselves someone somebody friend "
+    "sister brother son daughter partner boyfriend girlfriend husband wife cousin student "
+    "patient client colleague coworker co-worker uncle aunt dad father mom mum mother grandpa "
+    "grandma grandfather grandmother neighbour neighbor teen teenager teenagers kid kids child "
+    "children celebrity protagonist character characters song songs film movie book novel "
+    "show series story article podcast documentary screenplay news signs awareness people "
+    "bf gf ex roommate".split()
+)
+_TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)?")
+_CLAUSE_END = re.compile(r"[.!?;]")
+
+
+def _about_someone_else(plain: str, found: re.Match[str]) -> bool:
+    """True when a match names no first person and the nearest subject before it, in its
+    sentence, is someone else ("my uncle died by suicide", "he'd be better off dead")."""
+    if any(t in _FIRST for t in _TOKEN.findall(found.group(0).lower())):
+        return False
+    before = plain[: found.start()].lower()
+    cut = max((m.end() for m in _CLAUSE_END.finditer(before)), default=0)
+    for token in reversed(_TOKEN.findall(before[cut:])):
+        if token in _FIRST:
+            return False
+        if token in _THIRD:
+            return True
+    return False
+
 
 def _norm(text: str) -> str:
     return re.sub(r"\s+", " ", text.replace("’", "'").replace("‘", "'"))
@@ -189,12 +247,22 @@ def strip_figurative(text: str) -> str:
 
 
 def match_patterns(text: str) -> tuple[str, str] | None:
-    """(category, matched words) of the first precise pattern that fires, else ``None``."""
+    """(category, matched words) of the first precise pattern that fires, else ``None``.
+
+    A suicide or self-harm pattern does not fire on talk of recovery without a relapse
+    (:data:`RECOVERY`, :data:`RELAPSE`), nor when its words are about someone else (the
+    nearest subject before them is another person, a song, a film ...).
+    """
     plain = strip_figurative(text)
+    recovering = bool(RECOVERY.search(plain)) and not RELAPSE.search(plain)
     for category, patterns in _COMPILED.items():
+        own_only = category in ("suicidal_ideation", "self_harm")
+        if own_only and recovering:
+            continue
         for pattern in patterns:
-            found = pattern.search(plain)
-            if found:
+            for found in pattern.finditer(plain):
+                if own_only and _about_someone_else(plain, found):
+                    continue
                 return category, found.group(0).strip()
     return None
 

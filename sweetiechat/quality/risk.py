@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
     from sweetiechat.backends.base import ChatBackend
+    from sweetiechat.quality.finetuned import FinetunedClassifier
     from sweetiechat.quality.head import RiskHead
 
 __all__ = [
@@ -54,7 +55,15 @@ RiskCategory = Literal[
     "suicidal_ideation", "self_harm", "harm_from_others", "means_request", "none"
 ]
 Layer = Literal[
-    "empty", "pattern", "semantic", "classifier", "model", "context", "language", "none"
+    "empty",
+    "pattern",
+    "semantic",
+    "classifier",
+    "finetuned",
+    "model",
+    "context",
+    "language",
+    "none",
 ]
 
 #: Tuned on the development half of ``benchmarks/data/crisis_eval.jsonl``.
@@ -103,7 +112,7 @@ class RiskAssessment:
     """Confidence in ``category`` (0-1): 1.0 for a precise pattern, else the layer's score."""
     layer: Layer
     """The layer that decided: ``pattern``, ``semantic`` (prototypes), ``classifier`` (the
-    trained head), ``model``, ``context``,
+    trained head), ``finetuned`` (the fine-tuned MiniLM), ``model``, ``context``,
     ``language`` (non-English, flagged conservatively), ``empty`` or ``none``."""
     scores: dict[str, float] = field(default_factory=dict)
     """The semantic layer's score per category, when it ran."""
@@ -156,7 +165,13 @@ class RiskDetector:
             :mod:`sweetiechat.quality.head`): ``"auto"`` (the shipped one when present),
             ``True`` for the shipped one, ``False``/``None`` for none, a
             :class:`~sweetiechat.quality.head.RiskHead` or a head file. It only runs with the
-            semantic layer, and only adds risk the prototypes missed.
+            semantic layer, and only adds risk the prototypes missed. ``"auto"`` leaves it off
+            when the fine-tuned layer in use was chosen to replace it.
+        finetuned: the fine-tuned layer (MiniLM fine-tuned with LoRA, reading the message
+            with its context, :mod:`sweetiechat.quality.finetuned`): ``"auto"`` (the shipped
+            one when present), ``True`` for the shipped one, ``False``/``None`` for none, a
+            :class:`~sweetiechat.quality.finetuned.FinetunedClassifier` or a file. It only
+            runs with the semantic layer, and adds risk the layers before it missed.
     """
 
     def __init__(
@@ -169,6 +184,7 @@ class RiskDetector:
         context_turns: int = 3,
         max_chars: int = 20_000,
         head: bool | Literal["auto"] | RiskHead | str | Path | None = "auto",
+        finetuned: bool | Literal["auto"] | FinetunedClassifier | str | Path | None = "auto",
     ) -> None:
         if isinstance(semantic, SemanticLayer):
             self.semantic: SemanticLayer | None = semantic
@@ -197,10 +213,36 @@ class RiskDetector:
                 self.head = load_head() if shipped_head_exists() else None
             else:
                 self.head = load_head(None if head is True else head)
+        self.finetuned: FinetunedClassifier | None = None
+        if self.semantic is not None and finetuned is not None and finetuned is not False:
+            from sweetiechat.quality.finetuned import (
+                FinetunedClassifier,
+                load_finetuned,
+                shipped_finetuned_exists,
+            )
+
+            if isinstance(finetuned, FinetunedClassifier):
+                self.finetuned = finetuned
+            elif finetuned == "auto":
+                self.finetuned = load_finetuned() if shipped_finetuned_exists() else None
+            else:
+                self.finetuned = load_finetuned(None if finetuned is True else finetuned)
+        if (
+            head == "auto"
+            and self.finetuned is not None
+            and self.finetuned.info.get("keep_logistic_head") is False
+        ):
+            # the fine-tuned layer was chosen to replace the logistic head (on development
+            # data, benchmarks/safety_finetune.py); head=True still turns it on
+            self.head = None
 
     # -- one message, no context ---------------------------------------------------------
 
-    def _offline(self, texts: Sequence[str]) -> list[RiskAssessment]:
+    def _offline(
+        self, texts: Sequence[str], contexts: Sequence[Sequence[str]] | None = None
+    ) -> list[RiskAssessment]:
+        """Each message alone, but for the fine-tuned layer, which reads ``contexts[i]``
+        (none when ``contexts`` is ``None``)."""
         out: list[RiskAssessment | None] = [None] * len(texts)
         todo: list[int] = []
         for i, text in enumerate(texts):
@@ -229,8 +271,9 @@ class RiskDetector:
             cut = [texts[i][: self.max_chars] for i in todo]
             scored = self.semantic.score_many(cut)
             heads = self._head_scores(cut)
-            for i, (scores, unit), h in zip(todo, scored, heads, strict=True):
-                out[i] = self._from_scores(scores, unit, texts[i], h)
+            tuned = self._finetuned_scores(cut, [contexts[i] if contexts else [] for i in todo])
+            for i, (scores, unit), h, f in zip(todo, scored, heads, tuned, strict=True):
+                out[i] = self._from_scores(scores, unit, texts[i], h, f)
         return [o if o is not None else _NONE for o in out]
 
     def _head_scores(self, texts: Sequence[str]) -> list[tuple[dict[str, float], str] | None]:
@@ -252,6 +295,32 @@ class RiskDetector:
             cats = self.head.categories
             out.append(({c: round(float(block[best, j]), 4) for j, c in enumerate(cats)}, us[best]))
         return out
+
+    def _finetuned_scores(
+        self, texts: Sequence[str], contexts: Sequence[Sequence[str]]
+    ) -> list[dict[str, float] | None]:
+        """Per message: the fine-tuned layer's scores, the message read in its context."""
+        if self.finetuned is None:
+            return [None] * len(texts)
+        probs = self.finetuned.probabilities(texts, contexts)
+        cats = self.finetuned.categories
+        return [{c: round(float(row[j]), 4) for j, c in enumerate(cats)} for row in probs]
+
+    def _from_finetuned(
+        self, scores: dict[str, float] | None, text: str, note: str | None
+    ) -> RiskAssessment | None:
+        """The fine-tuned layer's verdict, when it finds risk."""
+        if scores is None or self.finetuned is None:
+            return None
+        risk_score = 1.0 - scores["none"]
+        if risk_score < self.finetuned.threshold:
+            return None
+        category = cast(RiskCategory, max(CATEGORIES[:-1], key=lambda c: scores.get(c, 0.0)))
+        if self.finetuned.gates and not _passes_gates(category, text[: self.max_chars]):
+            return None
+        return RiskAssessment(
+            True, category, risk_score, "finetuned", scores, evidence=text[:200], note=note
+        )
 
     def _from_head(
         self, head: tuple[dict[str, float], str] | None, text: str, note: str | None
@@ -276,6 +345,7 @@ class RiskDetector:
         unit: str,
         text: str,
         head: tuple[dict[str, float], str] | None = None,
+        tuned: dict[str, float] | None = None,
     ) -> RiskAssessment:
         cut = len(text) > self.max_chars
         risk_score = 1.0 - scores["none"]
@@ -296,8 +366,13 @@ class RiskDetector:
         trained = self._from_head(head, text, note)
         if trained is not None:
             return trained
+        fine = self._from_finetuned(tuned, text, note)
+        if fine is not None:
+            return fine
         if head is not None and head[0]["none"] < scores["none"]:
             scores = head[0]  # the riskier reading, for the context layer and the model check
+        if tuned is not None and tuned["none"] < scores["none"]:
+            scores = tuned
         return RiskAssessment(False, "none", scores["none"], "none", scores, note=note)
 
     # -- with context and the model check ------------------------------------------------
@@ -354,7 +429,7 @@ class RiskDetector:
         if len(ctx) != len(texts):
             raise ValueError("contexts must have one entry per text")
         flat = list(texts) + [t for c in ctx for t in c]
-        offline = self._offline(flat)
+        offline = self._offline(flat, ctx + [[] for c in ctx for _ in c])
         own, rest = offline[: len(texts)], offline[len(texts) :]
         out, i = [], 0
         for text, a, c in zip(texts, own, ctx, strict=True):
@@ -365,7 +440,7 @@ class RiskDetector:
     async def aassess(self, text: str, context: Sequence[str] = ()) -> RiskAssessment:
         """:meth:`assess`, awaiting the model check (use it inside a running event loop)."""
         ctx = list(context)[-self.context_turns :]
-        offline = self._offline([text, *ctx])
+        offline = self._offline([text, *ctx], [ctx, *([] for _ in ctx)])
         result = self._with_context(offline[0], text, offline[1:])
         return await self._model_check(text, result, ctx)
 

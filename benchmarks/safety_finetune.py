@@ -1,0 +1,279 @@
+"""Train the risk detector's fine-tuned layer (MiniLM + LoRA + a linear head, reading each
+message with its context) and ship it as ``sweetiechat/data/crisis_finetuned.safetensors``.
+
+Training material (never an evaluation set):
+
+- ``benchmarks/data/crisis_train.jsonl``, ``crisis_train_risk.jsonl`` (risk messages) and
+  ``crisis_train_neg.jsonl`` (hard negatives), with their ``context`` where they have one;
+- the prototype sentences of ``sweetiechat/quality/prototypes.py``;
+- ordinary ESConv seeker turns (``train`` split) as negatives, each with the seeker's earlier
+  turns as context, leaving out any turn whose text or context a precise pattern flags;
+- a share of the written risk messages again, after a random ordinary ESConv context (so that
+  an ordinary context does not teach "no risk").
+
+Training rows closer than cosine 0.9 (frozen MiniLM embeddings) to any message of
+``crisis_eval.jsonl`` (both halves), ``crisis_fresh.jsonl`` or the blind set
+``crisis_blind.jsonl`` are dropped. The blind set is read by this script only to embed its
+messages for that drop: only the number of dropped rows is printed, never a row.
+
+The threshold, the gates and whether the older logistic head stays on are chosen on
+development data only: the development half of ``crisis_eval.jsonl``, ``crisis_fresh.jsonl``
+(now development data: its errors were read row by row) and ESConv ``valid`` seeker turns.
+The rule, fixed before the run: the highest development recall of the full detector with
+development precision >= 0.90 and at most ``--max-flag-rate`` of valid turns flagged; ties go to
+the lower flag rate.
+
+    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/safety_finetune.py [--epochs 3] [-o FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from sweetiechat.io import read_dialogues
+from sweetiechat.quality.finetune_train import TrainRow, balance_weights, read_rows
+from sweetiechat.quality.finetuned import FINETUNED_FILE, FinetunedClassifier
+from sweetiechat.quality.patterns import match_patterns
+from sweetiechat.quality.prototypes import PROTOTYPES
+from sweetiechat.quality.risk import RiskAssessment, RiskDetector
+from sweetiechat.quality.semantic import SemanticLayer, spell_out
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "benchmarks" / "data"
+ESCONV = Path("/work/shared/data/esconv")
+OUT = ROOT / "sweetiechat" / "data" / FINETUNED_FILE
+TRAIN_FILES = ("crisis_train.jsonl", "crisis_train_risk.jsonl", "crisis_train_neg.jsonl")
+
+
+def esconv_turns(split: str, dialogues: int | None, seed: int) -> list[list[str]]:
+    """Seeker messages per dialogue of an ESConv split (a seeded sample of dialogues)."""
+    all_dialogues = [
+        [t.text for t in d.turns if t.role == "seeker"]
+        for d in read_dialogues(ESCONV / f"{split}.json")
+    ]
+    if dialogues is not None and dialogues < len(all_dialogues):
+        all_dialogues = random.Random(seed).sample(all_dialogues, dialogues)
+    return all_dialogues
+
+
+def build_rows(n_esconv: int, augment: float, seed: int) -> list[TrainRow]:
+    """Every training row before the near-duplicate drop."""
+    rng = random.Random(seed)
+    rows: list[TrainRow] = []
+    for name in TRAIN_FILES:
+        if (DATA / name).is_file():
+            rows += read_rows(DATA / name, source=name.removesuffix(".jsonl"))
+    rows += [TrainRow(t, c, [], 1.0, "prototype") for c, ts in PROTOTYPES.items() for t in ts]
+    contexts: list[list[str]] = []
+    ordinary: list[TrainRow] = []
+    for turns in esconv_turns("train", None, seed):
+        for i, text in enumerate(turns):
+            ctx = turns[max(0, i - 3) : i]
+            if match_patterns(text) is None and not any(match_patterns(c) for c in ctx):
+                ordinary.append(TrainRow(text, "none", ctx, 1.0, "esconv"))
+                if ctx:
+                    contexts.append(ctx)
+    rng.shuffle(ordinary)
+    rows += ordinary[:n_esconv]
+    risk = [r for r in rows if r.category != "none" and not r.context and r.source != "prototype"]
+    for r in rng.sample(risk, int(augment * len(risk))):
+        rows.append(TrainRow(r.text, r.category, rng.choice(contexts), 1.0, "risk+esconv context"))
+    return rows
+
+
+def drop_near(rows: list[TrainRow], layer: SemanticLayer) -> tuple[list[TrainRow], dict]:
+    """Rows at least cosine 0.9 from every evaluation message (the blind set included,
+    by embedding only); the counts."""
+    seen: dict[str, list[str]] = {}
+    for name in ("crisis_eval.jsonl", "crisis_fresh.jsonl", "crisis_blind.jsonl"):
+        path = DATA / name
+        if path.is_file():
+            texts = []
+            for line in path.read_text(encoding="utf-8").splitlines():
+                if line.strip():
+                    texts.append(spell_out(json.loads(line)["text"]))
+            seen[name] = texts
+    vecs = layer.embed([spell_out(r.text) for r in rows])
+    near_any = [False] * len(rows)
+    counts: dict[str, int] = {}
+    for name, texts in seen.items():
+        sims = (vecs @ layer.embed(texts).T).max(axis=1) if texts else None
+        hits = [bool(s >= 0.9) for s in sims] if sims is not None else [False] * len(rows)
+        counts[f"dropped_near_{name.removesuffix('.jsonl')}"] = sum(hits)
+        near_any = [a or b for a, b in zip(near_any, hits, strict=True)]
+    kept = [r for r, n in zip(rows, near_any, strict=True) if not n]
+    counts["dropped_total"] = sum(near_any)
+    return kept, counts
+
+
+def dev_rows() -> list[dict]:
+    """The development data: the development half of crisis_eval and crisis_fresh."""
+    out = []
+    for name in ("crisis_eval.jsonl", "crisis_fresh.jsonl"):
+        for line in (DATA / name).read_text().splitlines():
+            if line.strip() and (r := json.loads(line))["split"] in ("dev", "fresh"):
+                out.append(r)
+    return out
+
+
+def pr(out: Sequence[RiskAssessment], rows: Sequence[dict]) -> dict[str, float]:
+    """Precision, recall, false positives and negatives, per-category recall."""
+    gold = [r["category"] != "none" for r in rows]
+    tp = sum(a.risk and g for a, g in zip(out, gold, strict=True))
+    fp = sum(a.risk and not g for a, g in zip(out, gold, strict=True))
+    fn = sum(g and not a.risk for a, g in zip(out, gold, strict=True))
+    res = {
+        "P": round(tp / (tp + fp) if tp + fp else 1.0, 3),
+        "R": round(tp / (tp + fn) if tp + fn else 1.0, 3),
+        "FP": fp,
+        "FN": fn,
+    }
+    for c in ("suicidal_ideation", "self_harm", "harm_from_others", "means_request"):
+        idx = [i for i, r in enumerate(rows) if r["category"] == c]
+        res[c] = round(sum(out[i].risk for i in idx) / len(idx), 2) if idx else 0.0
+    return res
+
+
+def evaluate(det: RiskDetector, dev: Sequence[dict], valid: Sequence[list[str]]) -> dict:
+    """The full detector on the development data and the ESConv valid flag rate."""
+    out = det.assess_many([r["text"] for r in dev], [r["context"] for r in dev])
+    res = {
+        "dev": pr(out, dev),
+        "eval_dev": pr(
+            [a for a, r in zip(out, dev, strict=True) if r["split"] == "dev"],
+            [r for r in dev if r["split"] == "dev"],
+        ),
+        "fresh": pr(
+            [a for a, r in zip(out, dev, strict=True) if r["split"] == "fresh"],
+            [r for r in dev if r["split"] == "fresh"],
+        ),
+    }
+    texts = [t for turns in valid for t in turns]
+    ctx = [turns[:i] for turns in valid for i in range(len(turns))]
+    flags = det.assess_many(texts, ctx)
+    res["valid_flag_rate"] = round(sum(a.risk for a in flags) / max(len(flags), 1), 4)
+    return res
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--rank", type=int, default=8)
+    parser.add_argument("--max-length", type=int, default=96)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--top-layers", type=int, default=4)
+    parser.add_argument("--esconv-train", type=int, default=1200, help="ESConv negative turns")
+    parser.add_argument("--negative-share", type=float, default=0.5)
+    parser.add_argument("--augment", type=float, default=0.25, help="risk rows re-used in context")
+    parser.add_argument("--valid-dialogues", type=int, default=40)
+    parser.add_argument("--max-flag-rate", type=float, default=0.03)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("-o", "--output", type=Path, default=OUT)
+    parser.add_argument("--max-steps", type=int, help="stop early (a quick check of the script)")
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    t0 = time.time()
+    layer = SemanticLayer()
+    rows = build_rows(args.esconv_train, args.augment, args.seed)
+    rows, drops = drop_near(rows, layer)
+    balance_weights(rows, args.negative_share)
+    sources: dict[str, int] = {}
+    for r in rows:
+        sources[r.source] = sources.get(r.source, 0) + 1
+    print(
+        f"training rows: {len(rows)} {sources}; near-duplicates dropped: {drops} "
+        f"({time.time() - t0:.0f} s)",
+        flush=True,
+    )
+    dev = dev_rows()
+    valid = esconv_turns("valid", args.valid_dialogues, args.seed)
+    base = RiskDetector(semantic=layer, finetuned=False)
+    print(f"without the fine-tuned layer: {evaluate(base, dev, valid)}", flush=True)
+
+    def on_epoch(epoch: int, clf: FinetunedClassifier) -> None:
+        alone = RiskDetector(semantic=layer, head=False, finetuned=clf)
+        alone.threshold = 2.0  # prototypes never decide
+        out = alone._offline([r["text"] for r in dev], [r["context"] for r in dev])
+        print(
+            f"epoch {epoch}: fine-tuned layer alone (+patterns), threshold 0.5: {pr(out, dev)}",
+            flush=True,
+        )
+
+    from sweetiechat.quality.finetune_train import train_finetuned
+
+    t1 = time.time()
+    clf = train_finetuned(
+        rows,
+        epochs=args.epochs,
+        lr=args.lr,
+        rank=args.rank,
+        max_length=args.max_length,
+        batch_size=args.batch_size,
+        top_layers=args.top_layers,
+        seed=args.seed,
+        threads=args.threads,
+        on_epoch=on_epoch,
+        max_steps=args.max_steps,
+        info={
+            "script": "benchmarks/safety_finetune.py",
+            "lr": args.lr,
+            "rank": args.rank,
+            "top_layers": args.top_layers,
+            "negative_share": args.negative_share,
+            **drops,
+        },
+    )
+    train_s = time.time() - t1
+    print(f"trained in {train_s:.0f} s", flush=True)
+    best: tuple | None = None
+    for head in (True, False):
+        for gates in (False, True):
+            for th in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95):
+                clf.threshold, clf.gates = th, gates
+                det = RiskDetector(semantic=layer, head=None if not head else "auto", finetuned=clf)
+                m = evaluate(det, dev, valid)
+                ok = m["dev"]["P"] >= 0.90 and m["valid_flag_rate"] <= args.max_flag_rate
+                print(
+                    f"head={head} gates={gates} threshold={th}: {m}{' ok' if ok else ''}",
+                    flush=True,
+                )
+                key = (ok, m["dev"]["R"], -m["valid_flag_rate"], m["dev"]["P"])
+                if best is None or key > best[0]:
+                    best = (key, head, gates, th, m)
+    assert best is not None
+    _, head, gates, th, m = best
+    clf.threshold, clf.gates = th, gates
+    clf.info.update(
+        {
+            "train_seconds": round(train_s),
+            "keep_logistic_head": head,
+            "chosen_on": "development half of crisis_eval.jsonl, crisis_fresh.jsonl and ESConv "
+            f"valid ({args.valid_dialogues} dialogues, seed {args.seed})",
+            "dev_metrics": m,
+        }
+    )
+    print(f"chosen: head={head} gates={gates} threshold={th}: {m}")
+    det = RiskDetector(semantic=layer, head=None if not head else "auto", finetuned=clf)
+    out = det.assess_many([r["text"] for r in dev], [r["context"] for r in dev])
+    for r, a in zip(dev, out, strict=True):
+        if a.risk != (r["category"] != "none"):
+            print(
+                f"dev error ({r['split']}): {r['category']} -> {a.category} ({a.layer}): "
+                f"{r['text']}"
+            )
+    if not args.no_write:
+        clf.save(args.output)
+        print(f"wrote {args.output} ({args.output.stat().st_size / 1e6:.1f} MB)")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
