@@ -90,6 +90,78 @@ def check(
             out.close()
 
 
+@app.command("train")
+def train(
+    data: list[Path] = typer.Option(
+        ...,
+        "--data",
+        "-d",
+        help="A JSON-lines file of messages: text, category (suicidal_ideation, self_harm, "
+        "harm_from_others, means_request or none) and optionally context (earlier seeker "
+        "messages). Repeat for several files; include hard negatives (category none).",
+    ),
+    output: Path = typer.Option(
+        ..., "--output", "-o", help="The adapter file to write (.safetensors)."
+    ),
+    epochs: int = typer.Option(3, min=1, help="Passes over the data."),
+    lr: float = typer.Option(1e-3, min=0.0, help="Learning rate."),
+    rank: int = typer.Option(8, min=1, help="LoRA rank."),
+    max_length: int = typer.Option(96, min=16, help="Tokens of message plus context."),
+    batch_size: int = typer.Option(32, min=1, help="Messages per step."),
+    threshold: float = typer.Option(
+        0.5, min=0.0, max=1.0, help="Risk score (1 - P(none)) at which the layer flags."
+    ),
+    base: str | None = typer.Option(
+        None, help="An encoder folder to fine-tune (default: all-MiniLM-L6-v2)."
+    ),
+    threads: int = typer.Option(1, min=1, help="torch threads."),
+    seed: int = typer.Option(0, help="Shuffling and initialisation seed."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Fine-tune the detector's classifier layer (MiniLM + LoRA) on your own messages.
+
+    Use the result with RiskDetector(finetuned=OUTPUT). Example:
+
+        sweetiechat safety train -d risk.jsonl -d negatives.jsonl -o my_adapter.safetensors
+    """
+    from sweetiechat.quality.finetune_train import balance_weights, read_rows, train_finetuned
+
+    try:
+        import peft  # noqa: F401
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+    except ImportError as err:
+        raise UserError(
+            f"safety train needs torch, transformers and peft ({err.name} is missing): "
+            "pip install 'sweetiechat[train,safety]'"
+        ) from err
+    if output.suffix != ".safetensors":
+        raise UserError(f"{output}: the adapter file must end in .safetensors")
+    rows = [row for path in data for row in read_rows(path)]
+    balance_weights(rows)
+    clf = train_finetuned(
+        rows,
+        base=base,
+        epochs=epochs,
+        lr=lr,
+        rank=rank,
+        alpha=2 * rank,
+        max_length=max_length,
+        batch_size=batch_size,
+        threads=threads,
+        seed=seed,
+        progress=not quiet,
+        info={"data": [p.name for p in data], "lr": lr, "rank": rank},
+    )
+    clf.threshold = threshold
+    clf.save(output)
+    console.print(
+        f"wrote {escape(str(output))} ({len(rows)} messages, {clf.info['train_seconds']} s); "
+        f"use it with RiskDetector(finetuned={escape(repr(str(output)))})",
+        highlight=False,
+    )
+
+
 def register(root: typer.Typer) -> None:
     """Add ``safety`` to ``root``."""
     root.add_typer(app, name="safety")

@@ -13,7 +13,6 @@ trained end to end with a weighted cross-entropy over the five categories. It ne
 from __future__ import annotations
 
 import json
-import math
 import random
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -211,7 +210,7 @@ def train_finetuned(
         drop = torch.nn.Dropout(dropout)
         params = [p for p in model.parameters() if p.requires_grad] + list(head.parameters())
         optim = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
-        steps_per_epoch = math.ceil(len(rows) / batch_size)
+        steps_per_epoch = len(_batches(rows, batch_size, random.Random(0)))
         total = (
             steps_per_epoch * epochs
             if max_steps is None

@@ -1,0 +1,303 @@
+"""The detector's fine-tuned layer: training end to end on a tiny BERT (adapters saved, loaded
+and merged exactly), the shipped adapter on crafted cases that must and must not fire, and
+malformed adapter files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from tiny_models import bert_dir
+
+from sweetiechat.errors import ConfigError, UserError
+from sweetiechat.quality.finetune_train import (
+    TARGET_MODULES,
+    TrainRow,
+    balance_weights,
+    read_rows,
+    train_finetuned,
+)
+from sweetiechat.quality.finetuned import (
+    FORMAT,
+    FinetunedClassifier,
+    format_context,
+    load_finetuned,
+    shipped_finetuned_exists,
+)
+from sweetiechat.quality.risk import RiskDetector
+
+pytest.importorskip("peft")
+
+ROWS = [
+    TrainRow("I want to end my life tonight.", "suicidal_ideation"),
+    TrainRow("I keep cutting my arms to feel something.", "self_harm"),
+    TrainRow("He said he will hurt me if I leave.", "harm_from_others"),
+    TrainRow("How many pills would it take?", "means_request"),
+    TrainRow("I had a long day at work.", "none"),
+    TrainRow("My sister is visiting next week.", "none", ["I moved to a new city."]),
+    TrainRow("I bought a rope last week.", "suicidal_ideation", ["I want it all to stop."]),
+    TrainRow("The weather is nice today.", "none"),
+]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A classifier trained for a few steps on a tiny BERT, saved and loaded again."""
+    rows = [TrainRow(r.text, r.category, list(r.context)) for r in ROWS]
+    balance_weights(rows)
+    seen = []
+    clf = train_finetuned(
+        rows,
+        base=str(bert_dir()),
+        epochs=3,
+        batch_size=4,
+        lr=5e-3,
+        top_layers=1,
+        progress=False,
+        on_epoch=lambda epoch, c: seen.append(epoch),
+        info={"test": True},
+    )
+    path = tmp_path_factory.mktemp("ft") / "adapter.safetensors"
+    clf.save(path)
+    return clf, load_finetuned(path), path, seen
+
+
+def test_training_runs_end_to_end_and_the_file_round_trips(tiny):
+    clf, loaded, path, seen = tiny
+    assert seen == [1, 2, 3]
+    assert path.stat().st_size < 200_000
+    assert loaded.info["test"] is True and loaded.info["rows"] == len(ROWS)
+    assert loaded.info["per_category"]["none"] == 3
+    # only the last layer is adapted (top_layers=1), in every targeted projection
+    adapted = {k.rsplit(".", 1)[0] for k in loaded.tensors if k.startswith("lora.")}
+    assert adapted and all(".layer.1." in k for k in adapted)
+    assert len(adapted) == 6
+    texts = [r.text for r in ROWS]
+    contexts = [r.context for r in ROWS]
+    p1 = clf.probabilities(texts, contexts)
+    p2 = loaded.probabilities(texts, contexts)
+    assert p1.shape == (len(ROWS), 5)
+    assert np.allclose(p1, p2, atol=1e-6)
+    assert np.allclose(p2.sum(axis=1), 1.0, atol=1e-5)
+    # the context is read: the same message scores differently after another context
+    alone = loaded.probabilities(["I bought a rope last week."])[0]
+    assert not np.allclose(alone, p2[6], atol=1e-4)
+
+
+def test_the_merged_adapter_equals_the_peft_model(tiny):
+    """The file's adapters, merged into the base weights at load, give exactly what the
+    adapted model (peft) computes."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModel, AutoTokenizer
+
+    _, loaded, _, _ = tiny
+    base = AutoModel.from_pretrained(str(bert_dir()))
+    model = get_peft_model(
+        base, LoraConfig(r=8, lora_alpha=16, target_modules=TARGET_MODULES.format(layers="1"))
+    ).eval()
+    for name, module in model.named_modules():
+        if hasattr(module, "lora_A") and "default" in module.lora_A:
+            plain = name.removeprefix("base_model.model.")
+            with torch.no_grad():
+                module.lora_A["default"].weight.copy_(
+                    torch.from_numpy(loaded.tensors[f"lora.{plain}.A"])
+                )
+                module.lora_B["default"].weight.copy_(
+                    torch.from_numpy(loaded.tensors[f"lora.{plain}.B"])
+                )
+    tokenizer = AutoTokenizer.from_pretrained(str(bert_dir()))
+    enc = tokenizer(["I want to end my life tonight."], return_tensors="pt")
+    with torch.no_grad():
+        hidden = model(**enc).last_hidden_state.mean(1)
+        logits = hidden @ torch.from_numpy(loaded.tensors["head.weight"]).T + torch.from_numpy(
+            loaded.tensors["head.bias"]
+        )
+    expected = torch.softmax(logits, -1).numpy()[0]
+    assert np.allclose(loaded.probabilities(["I want to end my life tonight."])[0], expected, 1e-4)
+
+
+def test_training_refuses_rows_without_negatives_or_with_unknown_categories():
+    with pytest.raises(UserError, match="none"):
+        train_finetuned([ROWS[0]], base=str(bert_dir()), progress=False)
+    with pytest.raises(UserError, match="unknown"):
+        train_finetuned([TrainRow("x", "sadness")], base=str(bert_dir()), progress=False)
+
+
+def test_training_files_name_the_bad_line(tmp_path):
+    path = tmp_path / "rows.jsonl"
+    path.write_text('{"text": "fine", "category": "none"}\n{"text": "x", "category": "sad"}\n')
+    with pytest.raises(UserError, match=r"rows\.jsonl:2: category 'sad'"):
+        read_rows(path)
+    path.write_text('{"text": "fine", "category": "none", "context": ["a"]}\n{oops\n')
+    with pytest.raises(UserError, match=r"rows\.jsonl:2: not valid JSON"):
+        read_rows(path)
+
+
+def test_context_is_read_latest_first_and_blank_turns_are_ignored():
+    assert format_context(["a", "b", "c", "d"], turns=3) == "earlier: d | c | b"
+    assert format_context(["", "  "]) == ""
+
+
+# -- malformed files -----------------------------------------------------------------------
+
+
+def _one_line(exc: pytest.ExceptionInfo[ConfigError]) -> str:
+    message = str(exc.value)
+    assert "\n" not in message
+    return message
+
+
+def test_malformed_adapter_files_give_a_one_line_config_error(tmp_path, tiny):
+    from safetensors.numpy import save_file
+
+    garbage = tmp_path / "garbage.safetensors"
+    garbage.write_bytes(b"\x00\x01not a safetensors file at all")
+    with pytest.raises(ConfigError) as exc:
+        load_finetuned(garbage)
+    assert "garbage.safetensors: not a safetensors file" in _one_line(exc)
+
+    with pytest.raises(ConfigError, match="no such fine-tuned"):
+        load_finetuned(tmp_path / "missing.safetensors")
+
+    wrong_format = tmp_path / "format.safetensors"
+    save_file({"head.weight": np.zeros((5, 4), np.float32)}, str(wrong_format))
+    with pytest.raises(ConfigError) as exc:
+        load_finetuned(wrong_format)
+    assert "metadata 'format'" in _one_line(exc)
+
+    shape = tmp_path / "shape.safetensors"
+    save_file(
+        {"head.weight": np.zeros((3, 4), np.float32), "head.bias": np.zeros(3, np.float32)},
+        str(shape),
+        metadata={"format": FORMAT, "config": json.dumps({"base": str(bert_dir())})},
+    )
+    with pytest.raises(ConfigError) as exc:
+        load_finetuned(shape)
+    assert "shape.safetensors" in _one_line(exc) and "5 categories" in str(exc.value)
+
+    bad_config = tmp_path / "config.safetensors"
+    save_file(
+        {"head.weight": np.zeros((5, 4), np.float32)},
+        str(bad_config),
+        metadata={"format": FORMAT, "config": "{not json"},
+    )
+    with pytest.raises(ConfigError) as exc:
+        load_finetuned(bad_config)
+    assert "metadata 'config'" in _one_line(exc)
+
+    # an adapter for a layer the base model does not have fails when it is merged
+    _, good, _, _ = tiny
+    tensors = dict(good.tensors)
+    tensors["lora.encoder.layer.9.attention.self.query.A"] = np.zeros((8, 32), np.float32)
+    tensors["lora.encoder.layer.9.attention.self.query.B"] = np.zeros((32, 8), np.float32)
+    broken = FinetunedClassifier(tensors, good.config)
+    with pytest.raises(ConfigError) as exc:
+        broken.probabilities(["hello"])
+    assert "does not fit the base model" in _one_line(exc)
+
+
+def test_the_detector_names_a_malformed_adapter_file(tmp_path):
+    path = tmp_path / "bad.safetensors"
+    path.write_text("{}")
+    with pytest.raises(ConfigError, match=r"bad\.safetensors"):
+        RiskDetector(semantic=True, finetuned=path)
+
+
+# -- the shipped adapter ---------------------------------------------------------------------
+
+shipped = pytest.mark.skipif(not shipped_finetuned_exists(), reason="no shipped adapter")
+
+
+@pytest.fixture(scope="module")
+def detector():
+    return RiskDetector(semantic=True)
+
+
+@shipped
+def test_the_shipped_adapter_is_small_and_documents_its_training():
+    clf = load_finetuned()
+    from importlib import resources
+
+    size = (resources.files("sweetiechat") / "data" / "crisis_finetuned.safetensors").stat()
+    assert size.st_size < 5_000_000
+    assert 0.0 < clf.threshold < 1.0
+    assert clf.info["rows"] > 2000 and clf.info["per_category"]["means_request"] >= 50
+    assert "chosen_on" in clf.info and "dropped_near_crisis_blind" in clf.info
+
+
+#: Written for this test (not in the training or evaluation sets).
+MUST_FIRE = [
+    ("I've written letters to each of my kids and put them in the drawer for after.", None),
+    ("Nobody would even notice if I just stopped showing up to life.", None),
+    ("Every night I press the lighter to my hip where no one will see.", None),
+    ("If I tell anyone what he does to me at night he says he'll make sure I regret it.", None),
+    ("Roughly what amount of my sleeping tablets would stop someone waking up?", None),
+]
+MUST_NOT_FIRE = [
+    "I need to end things with my girlfriend, we want different things.",
+    "My cousin died by suicide last spring and the anniversary is hard.",
+    "Eight months without cutting, I'm so proud of how far I've come.",
+    "This quarterly report is going to be the death of me lol.",
+    "My flatmate keeps leaving dishes in the sink and it drives me mad.",
+    "I'm nervous about my driving test tomorrow.",
+]
+
+
+@shipped
+@pytest.mark.parametrize(("text", "_"), MUST_FIRE)
+def test_the_shipped_detector_catches_indirect_risk(detector, text, _):
+    verdict = detector.assess(text)
+    assert verdict.risk, verdict
+
+
+@shipped
+@pytest.mark.parametrize("text", MUST_NOT_FIRE)
+def test_the_shipped_detector_leaves_these_alone(detector, text):
+    verdict = detector.assess(text)
+    assert not verdict.risk, verdict
+
+
+@shipped
+def test_the_fine_tuned_layer_reads_the_context(detector):
+    alone = detector.assess("Got everything I need from the hardware store today.")
+    after = detector.assess(
+        "Got everything I need from the hardware store today.",
+        context=["I can't do this anymore.", "I've made up my mind about Saturday."],
+    )
+    assert not alone.risk and after.risk
+
+
+@shipped
+def test_switches_turn_the_fine_tuned_layer_off(detector):
+    assert detector.finetuned is not None
+    assert RiskDetector(semantic=True, finetuned=False).finetuned is None
+    assert RiskDetector(semantic=False).finetuned is None
+
+
+# -- the command line --------------------------------------------------------------------------
+
+
+def test_safety_train_writes_an_adapter_the_detector_loads(cli, tmp_path):
+    from helpers import one_line_error
+
+    data = tmp_path / "mine.jsonl"
+    data.write_text("\n".join(json.dumps(r.__dict__) for r in ROWS) + "\n")
+    out = tmp_path / "mine.safetensors"
+    code, stdout, err = cli(
+        "safety", "train", "-d", str(data), "-o", str(out), "--base", str(bert_dir()),
+        "--epochs", "1", "--batch-size", "4", "--threshold", "0.7", "--quiet",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "wrote" in stdout and out.is_file()
+    clf = load_finetuned(out)
+    assert clf.threshold == 0.7 and clf.info["data"] == ["mine.jsonl"]
+    assert clf.probabilities(["I had a long day."]).shape == (1, 5)
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "hi", "category": "nonsense"}\n')
+    code, _, err = cli("safety", "train", "-d", str(bad), "-o", str(out), "--quiet")
+    one_line_error(code, err, "bad.jsonl:1: category 'nonsense'")
+    code, _, err = cli("safety", "train", "-d", str(data), "-o", str(tmp_path / "x.bin"))
+    one_line_error(code, err, "must end in .safetensors")
