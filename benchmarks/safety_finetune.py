@@ -179,6 +179,9 @@ def main() -> None:
     parser.add_argument("-o", "--output", type=Path, default=OUT)
     parser.add_argument("--max-steps", type=int, help="stop early (a quick check of the script)")
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument(
+        "--load", type=Path, help="skip training: choose the settings of this adapter file again"
+    )
     args = parser.parse_args()
     t0 = time.time()
     layer = SemanticLayer()
@@ -208,49 +211,56 @@ def main() -> None:
         )
 
     from sweetiechat.quality.finetune_train import train_finetuned
+    from sweetiechat.quality.finetuned import load_finetuned
 
     t1 = time.time()
-    clf = train_finetuned(
-        rows,
-        epochs=args.epochs,
-        lr=args.lr,
-        rank=args.rank,
-        max_length=args.max_length,
-        batch_size=args.batch_size,
-        top_layers=args.top_layers,
-        seed=args.seed,
-        threads=args.threads,
-        on_epoch=on_epoch,
-        max_steps=args.max_steps,
-        info={
-            "script": "benchmarks/safety_finetune.py",
-            "lr": args.lr,
-            "rank": args.rank,
-            "top_layers": args.top_layers,
-            "negative_share": args.negative_share,
-            **drops,
-        },
+    clf = (
+        load_finetuned(args.load)
+        if args.load
+        else train_finetuned(
+            rows,
+            epochs=args.epochs,
+            lr=args.lr,
+            rank=args.rank,
+            max_length=args.max_length,
+            batch_size=args.batch_size,
+            top_layers=args.top_layers,
+            seed=args.seed,
+            threads=args.threads,
+            on_epoch=on_epoch,
+            max_steps=args.max_steps,
+            info={
+                "script": "benchmarks/safety_finetune.py",
+                "lr": args.lr,
+                "rank": args.rank,
+                "top_layers": args.top_layers,
+                "negative_share": args.negative_share,
+                **drops,
+            },
+        )
     )
-    train_s = time.time() - t1
+    train_s = clf.info.get("train_seconds", 0) if args.load else time.time() - t1
     print(f"trained in {train_s:.0f} s", flush=True)
     best: tuple | None = None
     for head in (True, False):
         for gates in (False, True):
-            for th in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95):
-                clf.threshold, clf.gates = th, gates
-                det = RiskDetector(semantic=layer, head=None if not head else "auto", finetuned=clf)
-                m = evaluate(det, dev, valid)
-                ok = m["dev"]["P"] >= 0.90 and m["valid_flag_rate"] <= args.max_flag_rate
-                print(
-                    f"head={head} gates={gates} threshold={th}: {m}{' ok' if ok else ''}",
-                    flush=True,
-                )
-                key = (ok, m["dev"]["R"], -m["valid_flag_rate"], m["dev"]["P"])
-                if best is None or key > best[0]:
-                    best = (key, head, gates, th, m)
+            for veto in (None, 0.02, 0.05, 0.1, 0.2):
+                for th in (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98):
+                    clf.threshold, clf.gates, clf.veto = th, gates, veto
+                    det = RiskDetector(semantic=layer, head=head, finetuned=clf)
+                    m = evaluate(det, dev, valid)
+                    ok = m["dev"]["P"] >= 0.90 and m["valid_flag_rate"] <= args.max_flag_rate
+                    print(
+                        f"head={head} gates={gates} veto={veto} threshold={th}: "
+                        f"{m}{' ok' if ok else ''}",
+                        flush=True,
+                    )
+                    key = (ok, m["dev"]["R"], -m["valid_flag_rate"], m["dev"]["P"])
+                    if best is None or key > best[0]:
+                        best = (key, head, gates, veto, th, m)
     assert best is not None
-    _, head, gates, th, m = best
-    clf.threshold, clf.gates = th, gates
+    _, head, gates, veto, th, m = best
+    clf.threshold, clf.gates, clf.veto = th, gates, veto
     clf.info.update(
         {
             "train_seconds": round(train_s),
@@ -260,8 +270,8 @@ def main() -> None:
             "dev_metrics": m,
         }
     )
-    print(f"chosen: head={head} gates={gates} threshold={th}: {m}")
-    det = RiskDetector(semantic=layer, head=None if not head else "auto", finetuned=clf)
+    print(f"chosen: head={head} gates={gates} veto={veto} threshold={th}: {m}")
+    det = RiskDetector(semantic=layer, head=head, finetuned=clf)
     out = det.assess_many([r["text"] for r in dev], [r["context"] for r in dev])
     for r, a in zip(dev, out, strict=True):
         if a.risk != (r["category"] != "none"):

@@ -72,8 +72,9 @@ class FinetunedClassifier:
             base model, ``head.weight`` (categories, hidden) and ``head.bias``.
         config: the file's settings: ``base`` (a model folder, or ``all-MiniLM-L6-v2`` for
             the MiniLM package's), ``scale`` (LoRA alpha / rank), ``max_length``,
-            ``context_turns``, ``categories`` (``none`` last), ``threshold``, ``gates`` and
-            ``info`` (how it was trained).
+            ``context_turns``, ``categories`` (``none`` last), ``threshold``, ``gates``,
+            ``veto`` (below this risk score the layer overrules the prototypes and the logistic
+            head, never a pattern; ``None``: never) and ``info`` (how it was trained).
         threads: torch threads while encoding (restored after); one is the fastest on a busy
             machine (see :class:`~sweetiechat.quality.semantic.SemanticLayer`).
         cache_size: verdicts for this many recent (message, context) pairs are kept.
@@ -92,6 +93,8 @@ class FinetunedClassifier:
         self.categories = tuple(self.config.get("categories", _CATEGORIES))
         self.threshold = float(self.config.get("threshold", 0.5))
         self.gates = bool(self.config.get("gates", False))
+        veto = self.config.get("veto")
+        self.veto: float | None = None if veto is None else float(veto)
         self.max_length = int(self.config.get("max_length", 128))
         self.context_turns = int(self.config.get("context_turns", 3))
         self.info: dict[str, Any] = dict(self.config.get("info") or {})
@@ -230,6 +233,7 @@ class FinetunedClassifier:
             "categories": list(self.categories),
             "threshold": self.threshold,
             "gates": self.gates,
+            "veto": self.veto,
             "info": self.info,
         }
         tensors = {k: np.ascontiguousarray(v) for k, v in self.tensors.items()}

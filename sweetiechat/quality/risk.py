@@ -306,6 +306,14 @@ class RiskDetector:
         cats = self.finetuned.categories
         return [{c: round(float(row[j]), 4) for j, c in enumerate(cats)} for row in probs]
 
+    def _vetoed(self, tuned: dict[str, float] | None) -> bool:
+        """True when the fine-tuned layer is sure enough there is no risk to overrule the
+        prototypes and the logistic head (never a pattern): its risk score is below its
+        ``veto`` setting."""
+        if tuned is None or self.finetuned is None or self.finetuned.veto is None:
+            return False
+        return 1.0 - tuned["none"] < self.finetuned.veto
+
     def _from_finetuned(
         self, scores: dict[str, float] | None, text: str, note: str | None
     ) -> RiskAssessment | None:
@@ -351,7 +359,7 @@ class RiskDetector:
         risk_score = 1.0 - scores["none"]
         category = cast(RiskCategory, max(CATEGORIES[:-1], key=lambda c: scores[c]))
         note = f"only the first {self.max_chars} characters were embedded" if cut else None
-        if not _passes_gates(category, text[: self.max_chars]):
+        if not _passes_gates(category, text[: self.max_chars]) or self._vetoed(tuned):
             risk_score = 0.0
         if risk_score >= self.threshold:
             return RiskAssessment(
@@ -363,7 +371,7 @@ class RiskDetector:
                 evidence=unit,
                 note=note,
             )
-        trained = self._from_head(head, text, note)
+        trained = None if self._vetoed(tuned) else self._from_head(head, text, note)
         if trained is not None:
             return trained
         fine = self._from_finetuned(tuned, text, note)
