@@ -38,6 +38,23 @@ def test_an_extended_prompt_replaces_the_entry_it_extends():
     assert cache.nbytes == 8 * 64
 
 
+def test_an_entry_made_from_a_hit_stores_only_its_new_tokens():
+    cache = PrefixCache(1 << 20, min_length=2)
+    cache.add(list(range(10)), *_entry(10, 1.0))
+    longer = [*range(8), 50, 51, 52]
+    hit = cache.lookup(longer)
+    assert hit is not None and hit.length == 8
+    keys, values = _entry(11, 2.0)  # what the model returns: the whole prompt
+    cache.add(longer, keys, values, hit)
+    assert cache.nbytes == (10 + 3) * 64  # the shared 8 tokens are stored once
+    again = cache.lookup([*longer, 53])
+    assert again is not None and again.length == 11
+    assert again.keys[0][0, 0, :, 0].tolist() == [1.0] * 8 + [2.0] * 3  # old block + new one
+    del cache.entries[next(iter(cache.entries))]  # the first entry goes, its block stays used
+    cache._recount()
+    assert cache.nbytes == (10 + 3) * 64
+
+
 def test_eviction_keeps_the_byte_budget_and_drops_the_least_recently_used():
     cache = PrefixCache(10 * 64, min_length=2)  # room for 10 tokens
     cache.add([1, 1, 1, 1], *_entry(4))
@@ -135,13 +152,13 @@ def test_a_cached_entry_is_not_changed_by_the_requests_that_reuse_it(lm):
     cache = PrefixCache(64 << 20)
     Batcher(lm, prefix_cache=cache).run([_request(lm, 3, max_new=4)])
     (entry,) = cache.entries.values()
-    before = [t.clone() for t in (*entry.keys, *entry.values)]
+    stored = [t for seg in entry.segments for t in (*seg.keys, *seg.values)]
+    before = [t.clone() for t in stored]
     batcher = Batcher(lm, prefix_cache=cache)
     requests = [_request(lm, 2, max_new=6), _request(lm, 4, max_new=6)]
     batcher.run(requests)  # both start inside the entry and decode on top of it
     assert batcher.prefix_hits == 2
-    after = [t for t in (*entry.keys, *entry.values)]
-    assert all(torch.equal(a, b) for a, b in zip(before, after, strict=True))
+    assert all(torch.equal(a, b) for a, b in zip(before, stored, strict=True))
 
 
 @pytest.mark.slow

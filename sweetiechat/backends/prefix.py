@@ -10,7 +10,7 @@ offset by the reused length). Attention at a position depends only on the tokens
 so the result is the same as a full prefill, up to float rounding.
 
 Entries are evicted least recently used first to stay within a byte budget
-(``$SWEETIECHAT_PREFIX_CACHE_MB``, default 256 MB; SmolLM2-135M holds 46 KB per token in
+(``$SWEETIECHAT_PREFIX_CACHE_MB``, default 512 MB; SmolLM2-135M holds 46 KB per token in
 float32), and an entry that a newer one extends is dropped at once (the newer one covers it).
 Cached tensors are never modified: a hit returns views, and the model concatenates new
 positions onto them into fresh tensors.
@@ -39,11 +39,11 @@ __all__ = [
     "prefill",
 ]
 
-DEFAULT_MAX_MB = 256.0
+DEFAULT_MAX_MB = 512.0
 
 
 def default_max_bytes() -> int:
-    """``$SWEETIECHAT_PREFIX_CACHE_MB`` (0 turns reuse off) in bytes, else 256 MB."""
+    """``$SWEETIECHAT_PREFIX_CACHE_MB`` (0 turns reuse off) in bytes, else 512 MB."""
     raw = os.environ.get("SWEETIECHAT_PREFIX_CACHE_MB", "").strip()
     try:
         mb = float(raw) if raw else DEFAULT_MAX_MB
@@ -52,14 +52,37 @@ def default_max_bytes() -> int:
     return max(0, int(mb * 1024 * 1024))
 
 
+@dataclass(frozen=True)
+class _Segment:
+    """Keys/values of tokens ``start ..`` of an entry: a view of a stored block's start."""
+
+    start: int
+    keys: list[Any]
+    values: list[Any]
+    """Per layer, ``[1, heads, length, head_dim]``."""
+    block: int
+    """The stored tensors this is a view of (entries share the blocks of common prefixes)."""
+    nbytes: int
+    """The whole block's size."""
+
+    @property
+    def length(self) -> int:
+        return int(self.keys[0].shape[2])
+
+    def head(self, n: int) -> _Segment:
+        """Its first ``n`` tokens (views)."""
+        if n >= self.length:
+            return self
+        cut = [t[:, :, :n] for t in self.keys], [t[:, :, :n] for t in self.values]
+        return _Segment(self.start, *cut, self.block, self.nbytes)
+
+
 @dataclass
 class _Entry:
     ids: Any
     """The token ids (a 1-D int64 numpy array)."""
-    keys: list[Any]
-    values: list[Any]
-    """Per layer, ``[1, heads, len(ids), head_dim]``."""
-    nbytes: int
+    segments: list[_Segment]
+    """Consecutive, covering ``ids``."""
 
 
 @dataclass(frozen=True)
@@ -69,10 +92,14 @@ class PrefixHit:
     length: int
     keys: list[Any]
     values: list[Any]
+    segments: list[_Segment]
 
 
 class PrefixCache:
     """Keys and values of recent prompts, for reuse by prompts that start the same way.
+
+    An entry made from a hit stores only its new tokens and refers to the blocks of the
+    prefix it reused, so a dialogue's growing prompts cost about one copy of its text.
 
     Args:
         max_bytes: the budget for the cached tensors; 0 disables the cache.
@@ -84,6 +111,7 @@ class PrefixCache:
         self.min_length = min_length
         self.entries: OrderedDict[int, _Entry] = OrderedDict()
         self.nbytes = 0
+        """Bytes of the blocks the entries hold (each shared block counted once)."""
         self._next = 0
         self.lookups = 0
         """Prompts looked up so far."""
@@ -108,6 +136,7 @@ class PrefixCache:
         if not self.enabled:
             return None
         import numpy as np
+        import torch
 
         query = np.asarray(ids, dtype=np.int64)
         limit = len(query) - 1
@@ -122,42 +151,59 @@ class PrefixCache:
                 best, best_len = key, common
         if best is None or best_len < self.min_length:
             return None
-        entry = self.entries[best]
         self.entries.move_to_end(best)
         self.hits += 1
         self.reused_tokens += best_len
-        return PrefixHit(
-            best_len,
-            [k[:, :, :best_len] for k in entry.keys],
-            [v[:, :, :best_len] for v in entry.values],
-        )
+        segments = [
+            seg.head(best_len - seg.start)
+            for seg in self.entries[best].segments
+            if seg.start < best_len
+        ]
+        if len(segments) == 1:
+            keys, values = segments[0].keys, segments[0].values
+        else:
+            layers = range(len(segments[0].keys))
+            keys = [torch.cat([seg.keys[i] for seg in segments], dim=2) for i in layers]
+            values = [torch.cat([seg.values[i] for seg in segments], dim=2) for i in layers]
+        return PrefixHit(best_len, keys, values, segments)
 
-    def add(self, ids: Sequence[int], keys: list[Any], values: list[Any]) -> None:
+    def add(
+        self, ids: Sequence[int], keys: list[Any], values: list[Any], hit: PrefixHit | None = None
+    ) -> None:
         """Keep ``keys``/``values`` (per layer ``[1, heads, len(ids), head_dim]``, tensors that
-        nobody modifies afterwards) for prompts starting with ``ids``. Entries that ``ids``
+        nobody modifies afterwards) for prompts starting with ``ids``; ``hit`` is the lookup
+        they were computed from (only the tokens after it are stored). Entries that ``ids``
         extends are dropped; the least recently used ones go until the budget holds."""
         if not self.enabled or len(ids) < self.min_length:
             return
         import numpy as np
 
+        reused = hit.length if hit is not None else 0
+        if reused:  # a copy of the new tokens only, not a view of the whole prompt
+            keys = [k[:, :, reused:].clone() for k in keys]
+            values = [v[:, :, reused:].clone() for v in values]
         nbytes = sum(t.numel() * t.element_size() for t in (*keys, *values))
         if nbytes > self.max_bytes:
             return
+        self._next += 1
+        own = _Segment(reused, list(keys), list(values), self._next, nbytes)
+        segments = [*(hit.segments if hit is not None else []), own]
         query = np.asarray(ids, dtype=np.int64)
         for key in [
             k
             for k, e in self.entries.items()
             if len(e.ids) <= len(query) and np.array_equal(e.ids, query[: len(e.ids)])
         ]:
-            self._drop(key)
-        self._next += 1
-        self.entries[self._next] = _Entry(query, list(keys), list(values), nbytes)
-        self.nbytes += nbytes
-        while self.nbytes > self.max_bytes:
-            self._drop(next(iter(self.entries)))
+            del self.entries[key]
+        self.entries[self._next] = _Entry(query, segments)
+        self._recount()
+        while self.nbytes > self.max_bytes and len(self.entries) > 1:
+            del self.entries[next(iter(self.entries))]
+            self._recount()
 
-    def _drop(self, key: int) -> None:
-        self.nbytes -= self.entries.pop(key).nbytes
+    def _recount(self) -> None:
+        blocks = {seg.block: seg.nbytes for e in self.entries.values() for seg in e.segments}
+        self.nbytes = sum(blocks.values())
 
     def clear(self) -> None:
         """Forget every entry (the counters stay)."""
@@ -202,7 +248,8 @@ def prefill(model: Any, ids: Sequence[int], prefix: PrefixCache | None) -> Prefi
     out = model(input_ids=torch.tensor([list(ids[reused:])]), use_cache=True, **kwargs)
     kv = getattr(out, "cache", None) or out.past_key_values
     if prefix is not None:
-        prefix.add(ids, [layer.keys for layer in kv.layers], [layer.values for layer in kv.layers])
+        keys = [layer.keys for layer in kv.layers]
+        prefix.add(ids, keys, [layer.values for layer in kv.layers], hit)
     return Prefilled(out.logits[:, -1], kv, reused)
 
 
