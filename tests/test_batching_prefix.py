@@ -183,3 +183,72 @@ def test_the_likelihood_chooser_reuses_prefixes_and_scores_the_same(lm):
         lm.prefix = saved
     assert reused.keys() == plain.keys()
     assert all(abs(reused[k] - plain[k]) < 1e-3 for k in plain)
+
+
+# -- the batch's key/value buffers -----------------------------------------------------------
+
+
+def test_batch_cache_rows_join_leave_and_grow_in_place():
+    from sweetiechat.backends.batch_cache import SPARE, BatchCache
+
+    def row(length: int, fill: float):
+        return [torch.full((1, 1, length, 2), fill)], [torch.full((1, 1, length, 2), -fill)]
+
+    def contents():  # per row: the key values of its unmasked columns
+        live = slice(kv.start, kv.end)
+        return [
+            kv.keys[0][r, 0, live, 0][kv.mask_buffer[r, live].bool()].tolist()
+            for r in range(kv.rows)
+        ]
+
+    kv = BatchCache(max_rows=4)
+    kv.add(*row(3, 1.0))
+    kv.add(*row(5, 2.0))  # longer than the window: it widens to the left
+    assert kv.mask.tolist() == [[0, 0, 1, 1, 1], [1, 1, 1, 1, 1]]
+    kv.add(*row(1, 3.0))
+    assert contents() == [[1.0] * 3, [2.0] * 5, [3.0]]
+    for step in range(SPARE + 5):  # past the spare columns: the buffers grow
+        cache, mask = kv.step()
+        new = torch.full((kv.rows, 1, 1, 2), 9.0)
+        cache.layers[0].update(new, -new)
+        assert mask.shape == (3, 5 + step + 1) and bool(mask[:, -1].all())
+        kv.advance()
+    assert kv.reallocations >= 2  # the first allocation and at least one growth
+    extra = [9.0] * (SPARE + 5)
+    assert contents() == [[1.0] * 3 + extra, [2.0] * 5 + extra, [3.0, *extra]]
+    moves = kv.keep([0, 2])  # row 2 fills row 1's place
+    assert moves == [(1, 2)] and contents() == [[1.0] * 3 + extra, [3.0, *extra]]
+    assert kv.end - kv.start == 3 + len(extra)  # the columns only row 1 used are dropped
+    assert kv.keep([]) == [] and kv.mask is None
+
+
+@pytest.mark.slow
+def test_long_answers_and_long_late_prompts_decode_as_if_alone(lm):
+    from sweetiechat.backends.batch_cache import SPARE
+    from sweetiechat.backends.batching import Batcher
+
+    def alone(turns, max_new):
+        r = _request(lm, turns, max_new)
+        Batcher(lm, prefix_cache=None).run([r])
+        return r.generated
+
+    batcher = Batcher(lm, prefix_cache=None)
+    batcher.eos = set()
+    short_prompt = _request(lm, 1, max_new=2 * SPARE + 10)
+    short_prompt.stop = ()  # decodes past the spare columns, into reallocations
+    batcher.submit(short_prompt)
+    for _ in range(3):
+        batcher.step()
+    late = [_request(lm, 5, max_new=12), _request(lm, 3, max_new=3)]
+    for r in late:  # the first is longer than the window: it widens to the left
+        batcher.submit(r)
+    while batcher.busy:
+        batcher.step()
+    expected = Batcher(lm, prefix_cache=None)
+    expected.eos = set()
+    solo = _request(lm, 1, max_new=2 * SPARE + 10)
+    solo.stop = ()
+    expected.run([solo])
+    assert short_prompt.generated == solo.generated and len(solo.generated) == 2 * SPARE + 10
+    assert [r.generated for r in late] == [alone(5, 12), alone(3, 3)]
+    assert batcher.kv.reallocations >= 2 and batcher.mask is None

@@ -23,7 +23,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sweetiechat.backends.prefix import forward_options, make_cache, prefill
+from sweetiechat.backends.batch_cache import BatchCache
+from sweetiechat.backends.prefix import forward_options, prefill
 
 if TYPE_CHECKING:
     from sweetiechat.backends.local import LoadedLM
@@ -99,10 +100,10 @@ class Batcher:
         self.max_batch_size = max_batch_size
         self.rows: list[_Row] = []
         self.waiting: list[GenRequest] = []
-        self.keys: list[Any] = []
-        self.values: list[Any] = []
-        self.mask: Any = None
+        self.kv = BatchCache(max_batch_size)
+        """The rows' keys/values, in place in preallocated buffers."""
         self.seen: Any = None
+        """``[rows, vocab]``: the tokens each row has seen (for the repetition penalty)."""
         self.generator = torch.Generator().manual_seed(seed)
         tok = lm.tokenizer
         eos = lm.model.generation_config.eos_token_id
@@ -110,8 +111,6 @@ class Batcher:
         if tok.eos_token_id is not None:
             eos_ids.add(tok.eos_token_id)
         self.eos = eos_ids
-        self.cache: Any = None
-        """The batch's ``DynamicCache``; rebuilt from ``keys``/``values`` after a change."""
         self.cache_argument = forward_options(type(lm.model).forward)[0]
         self.vocab = int(lm.model.get_output_embeddings().weight.shape[0])
         self.steps = 0
@@ -193,48 +192,20 @@ class Batcher:
         row = _Row(request, token, len(prompt))
         if request.max_new_tokens <= 0 or self._finish_check(row):
             return False
-        mask = torch.ones((1, len(prompt)), dtype=torch.long)
-        self._sync()
-        if not self.rows:
-            self.keys, self.values, self.mask, self.seen = keys, values, mask, seen
-        else:
-            width = max(self.mask.shape[1], mask.shape[1])
-            self.keys = [
-                _cat_left_padded(a, b, width) for a, b in zip(self.keys, keys, strict=True)
-            ]
-            self.values = [
-                _cat_left_padded(a, b, width) for a, b in zip(self.values, values, strict=True)
-            ]
-            self.mask = _cat_left_padded(self.mask, mask, width)
-            self.seen = torch.cat([self.seen, seen])
+        self.kv.add(keys, values)
+        self.seen = seen if self.seen is None else torch.cat([self.seen, seen])
         self.rows.append(row)
         return True
 
-    def _sync(self) -> None:
-        """Take the tensors back from the cache object before editing them."""
-        if self.cache is not None:
-            self.keys = [layer.keys for layer in self.cache.layers]
-            self.values = [layer.values for layer in self.cache.layers]
-            self.cache = None
-
     def _keep(self, keep: list[int]) -> None:
-        """Keep only rows ``keep``; drop cache columns that are padding in every row left."""
-        import torch
-
+        """Keep only rows ``keep`` (ascending); rows from the end fill the gaps."""
         if len(keep) == len(self.rows):
             return
-        self._sync()
-        self.rows = [self.rows[i] for i in keep]
-        if not keep:
-            self.keys, self.values, self.mask, self.seen = [], [], None, None
-            return
-        index = torch.tensor(keep)
-        mask = self.mask.index_select(0, index)
-        start = int(mask.any(0).nonzero()[0])
-        self.mask = mask[:, start:]
-        self.keys = [k.index_select(0, index)[:, :, start:] for k in self.keys]
-        self.values = [v.index_select(0, index)[:, :, start:] for v in self.values]
-        self.seen = self.seen.index_select(0, index)
+        for to, source in self.kv.keep(keep):
+            self.rows[to] = self.rows[source]
+            self.seen[to] = self.seen[source]
+        self.rows = self.rows[: len(keep)]
+        self.seen = self.seen[: len(keep)] if keep else None
 
     # -- one step ---------------------------------------------------------------------------
 
@@ -257,12 +228,9 @@ class Batcher:
                     finished.append(request)
             if self.rows:
                 started = time.perf_counter()
-                if self.cache is None:
-                    self.cache = make_cache(self.keys, self.values)
-                cache = self.cache
+                cache, mask = self.kv.step()
                 tokens = torch.tensor([[row.next_token] for row in self.rows])
                 positions = torch.tensor([[row.position] for row in self.rows])
-                mask = torch.cat([self.mask, torch.ones((len(self.rows), 1), dtype=torch.long)], 1)
                 out = self.lm.model(
                     input_ids=tokens,
                     attention_mask=mask,
@@ -272,7 +240,7 @@ class Batcher:
                 )
                 self.steps += 1
                 self.rows_decoded += len(self.rows)
-                self.mask = mask
+                self.kv.advance()
                 picks = self._pick(
                     out.logits[:, -1], self.seen, [r.request.sampling for r in self.rows]
                 )
@@ -293,6 +261,11 @@ class Batcher:
             if request.on_done is not None:
                 request.on_done(request)
         return finished
+
+    @property
+    def mask(self) -> Any:
+        """``[rows, columns]``: the batch's attention mask (None when no row is decoding)."""
+        return self.kv.mask
 
     @property
     def busy(self) -> bool:
@@ -318,22 +291,3 @@ class Batcher:
             while not inbox.empty():
                 self.submit(inbox.get_nowait())
             await asyncio.to_thread(self.step)
-
-
-def _cat_left_padded(a: Any, b: Any, width: int) -> Any:
-    """Stack ``a`` and ``b`` on dim 0 after left-padding the last-but-... sequence dim
-    (dim 2 for [batch, heads, time, dim] caches, dim 1 for [batch, time] masks) to ``width``."""
-    import torch.nn.functional as F
-
-    dim = 2 if a.dim() == 4 else 1
-
-    def pad(t: Any) -> Any:
-        missing = width - t.shape[dim]
-        if missing == 0:
-            return t
-        spec = [0, 0] * (t.dim() - 1 - dim) + [missing, 0]
-        return F.pad(t, spec)
-
-    import torch
-
-    return torch.cat([pad(a), pad(b)])
