@@ -145,7 +145,7 @@ def _window_layer_class() -> Any:
     """The cache layer class (made on first use: transformers is imported then)."""
     from transformers.cache_utils import DynamicLayer
 
-    class WindowLayer(DynamicLayer):  # type: ignore[misc]
+    class WindowLayer(DynamicLayer):
         """A cache layer over a buffer window; ``update`` writes into the buffer."""
 
         def __init__(self, keys: Any, values: Any, rows: int, start: int, end: int) -> None:
