@@ -171,6 +171,12 @@ def main() -> None:
     parser.add_argument("--top-layers", type=int, default=4)
     parser.add_argument("--esconv-train", type=int, default=1200, help="ESConv negative turns")
     parser.add_argument("--negative-share", type=float, default=0.5)
+    parser.add_argument(
+        "--hard-negative-weight",
+        type=float,
+        default=2.0,
+        help="weight of a written hard negative relative to an ESConv turn or a prototype",
+    )
     parser.add_argument("--augment", type=float, default=0.25, help="risk rows re-used in context")
     parser.add_argument("--valid-dialogues", type=int, default=40)
     parser.add_argument("--max-flag-rate", type=float, default=0.03)
@@ -187,6 +193,9 @@ def main() -> None:
     layer = SemanticLayer()
     rows = build_rows(args.esconv_train, args.augment, args.seed)
     rows, drops = drop_near(rows, layer)
+    for r in rows:  # the written hard negatives weigh more than ordinary ESConv turns
+        if r.category == "none" and r.source.startswith("crisis_train"):
+            r.weight = args.hard_negative_weight
     balance_weights(rows, args.negative_share)
     sources: dict[str, int] = {}
     for r in rows:
@@ -235,6 +244,8 @@ def main() -> None:
                 "rank": args.rank,
                 "top_layers": args.top_layers,
                 "negative_share": args.negative_share,
+                "hard_negative_weight": args.hard_negative_weight,
+                "esconv_train": args.esconv_train,
                 **drops,
             },
         )
@@ -244,8 +255,10 @@ def main() -> None:
     best: tuple | None = None
     for head in (True, False):
         for gates in (False, True):
-            for veto in (None, 0.02, 0.05, 0.1, 0.2):
-                for th in (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98):
+            for veto in (None, 0.05, 0.2, 0.5):
+                for th in (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.98):
+                    if veto is not None and veto > th:
+                        continue
                     clf.threshold, clf.gates, clf.veto = th, gates, veto
                     det = RiskDetector(semantic=layer, head=head, finetuned=clf)
                     m = evaluate(det, dev, valid)
