@@ -251,29 +251,32 @@ def main() -> None:
         )
     )
     train_s = clf.info.get("train_seconds", 0) if args.load else time.time() - t1
+    if not args.load and not args.no_write:  # the adapter before the settings are chosen
+        clf.save(args.output.with_name(args.output.stem + ".trained.safetensors"))
     print(f"trained in {train_s:.0f} s", flush=True)
     best: tuple | None = None
+    gates = False  # the lexical gates never helped the fine-tuned layer on development data
     for head in (True, False):
-        for gates in (False, True):
+        for support in (None, 0.05, 0.2):
             for veto in (None, 0.05, 0.2, 0.5):
-                for th in (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.98):
+                for th in (0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.98):
                     if veto is not None and veto > th:
                         continue
-                    clf.threshold, clf.gates, clf.veto = th, gates, veto
+                    clf.threshold, clf.veto, clf.support = th, veto, support
                     det = RiskDetector(semantic=layer, head=head, finetuned=clf)
                     m = evaluate(det, dev, valid)
                     ok = m["dev"]["P"] >= 0.90 and m["valid_flag_rate"] <= args.max_flag_rate
                     print(
-                        f"head={head} gates={gates} veto={veto} threshold={th}: "
+                        f"head={head} support={support} veto={veto} threshold={th}: "
                         f"{m}{' ok' if ok else ''}",
                         flush=True,
                     )
                     key = (ok, m["dev"]["R"], -m["valid_flag_rate"], m["dev"]["P"])
                     if best is None or key > best[0]:
-                        best = (key, head, gates, veto, th, m)
+                        best = (key, head, support, veto, th, m)
     assert best is not None
-    _, head, gates, veto, th, m = best
-    clf.threshold, clf.gates, clf.veto = th, gates, veto
+    _, head, support, veto, th, m = best
+    clf.threshold, clf.gates, clf.veto, clf.support = th, gates, veto, support
     clf.info.update(
         {
             "train_seconds": round(train_s),
@@ -283,7 +286,7 @@ def main() -> None:
             "dev_metrics": m,
         }
     )
-    print(f"chosen: head={head} gates={gates} veto={veto} threshold={th}: {m}")
+    print(f"chosen: head={head} support={support} veto={veto} threshold={th}: {m}")
     det = RiskDetector(semantic=layer, head=head, finetuned=clf)
     out = det.assess_many([r["text"] for r in dev], [r["context"] for r in dev])
     for r, a in zip(dev, out, strict=True):

@@ -74,7 +74,9 @@ class FinetunedClassifier:
             the MiniLM package's), ``scale`` (LoRA alpha / rank), ``max_length``,
             ``context_turns``, ``categories`` (``none`` last), ``threshold``, ``gates``,
             ``veto`` (below this risk score the layer overrules the prototypes and the logistic
-            head, never a pattern; ``None``: never) and ``info`` (how it was trained).
+            head, never a pattern; ``None``: never), ``support`` (the layer flags only when the
+            prototypes or the logistic head see at least this risk too; ``None``: always) and
+            ``info`` (how it was trained).
         threads: torch threads while encoding (restored after); one is the fastest on a busy
             machine (see :class:`~sweetiechat.quality.semantic.SemanticLayer`).
         cache_size: verdicts for this many recent (message, context) pairs are kept.
@@ -95,6 +97,8 @@ class FinetunedClassifier:
         self.gates = bool(self.config.get("gates", False))
         veto = self.config.get("veto")
         self.veto: float | None = None if veto is None else float(veto)
+        support = self.config.get("support")
+        self.support: float | None = None if support is None else float(support)
         self.max_length = int(self.config.get("max_length", 128))
         self.context_turns = int(self.config.get("context_turns", 3))
         self.info: dict[str, Any] = dict(self.config.get("info") or {})
@@ -234,6 +238,7 @@ class FinetunedClassifier:
             "threshold": self.threshold,
             "gates": self.gates,
             "veto": self.veto,
+            "support": self.support,
             "info": self.info,
         }
         tensors = {k: np.ascontiguousarray(v) for k, v in self.tensors.items()}

@@ -287,13 +287,16 @@ class RiskDetector:
         return 1.0 - tuned["none"] < self.finetuned.veto
 
     def _from_finetuned(
-        self, scores: dict[str, float] | None, text: str, note: str | None
+        self, scores: dict[str, float] | None, text: str, note: str | None, support: float
     ) -> RiskAssessment | None:
-        """The fine-tuned layer's verdict, when it finds risk."""
+        """The fine-tuned layer's verdict, when it finds risk (and, with its ``support``
+        setting, the prototypes or the logistic head see at least that much risk too)."""
         if scores is None or self.finetuned is None:
             return None
         risk_score = 1.0 - scores["none"]
         if risk_score < self.finetuned.threshold:
+            return None
+        if self.finetuned.support is not None and support < self.finetuned.support:
             return None
         category = cast(RiskCategory, max(CATEGORIES[:-1], key=lambda c: scores.get(c, 0.0)))
         if self.finetuned.gates and not _passes_gates(category, text[: self.max_chars]):
@@ -346,7 +349,8 @@ class RiskDetector:
         trained = None if self._vetoed(tuned) else self._from_head(head, text, note)
         if trained is not None:
             return trained
-        fine = self._from_finetuned(tuned, text, note)
+        seen = max(1.0 - scores["none"], 1.0 - head[0]["none"] if head else 0.0)
+        fine = self._from_finetuned(tuned, text, note, seen)
         if fine is not None:
             return fine
         if head is not None and head[0]["none"] < scores["none"]:
