@@ -32,6 +32,7 @@ import argparse
 import json
 import random
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -251,8 +252,10 @@ def main() -> None:
         )
     )
     train_s = clf.info.get("train_seconds", 0) if args.load else time.time() - t1
-    if not args.load and not args.no_write:  # the adapter before the settings are chosen
-        clf.save(args.output.with_name(args.output.stem + ".trained.safetensors"))
+    if not args.load:  # the adapter before its settings are chosen (for --load)
+        raw = Path(tempfile.gettempdir()) / f"{args.output.stem}.trained.safetensors"
+        clf.save(raw)
+        print(f"saved the trained adapter to {raw}", flush=True)
     print(f"trained in {train_s:.0f} s", flush=True)
     best: tuple | None = None
     gates = False  # the lexical gates never helped the fine-tuned layer on development data
