@@ -1,13 +1,15 @@
 """Generation throughput, side by side in one run: dialogues per minute against a 500 ms-latency
 OpenAI-compatible server at concurrency 1, 16, 64 and 256, through both clients (langchain-openai
 and the direct httpx client), with the ideal and the client's CPU milliseconds per model call;
-and the embedded SmolLM2 model at concurrency 1, 8 and 16 (with
-the speed-up over concurrency 1, CPU seconds per dialogue and rows per decoding step). Every
+and the embedded SmolLM2 model at concurrency 1, 8 and 16 (with the speed-up over
+concurrency 1 by wall and by CPU time, CPU seconds per dialogue, rows and milliseconds per
+decoding step, the prefill share of model time, and the prompt tokens reused from the prefix
+cache). Every
 setting is measured ``--runs`` times; the tables give the median and the spread (min–max).
 Writes docs/performance.md.
 
     python benchmarks/generation_throughput.py [--runs 2] [--no-embedded] [--no-api]
-        [--clients langchain,direct]
+        [--clients langchain,direct] [--embedded-turns 3] [--baseline-dialogues 3]
 """
 
 from __future__ import annotations
@@ -102,21 +104,37 @@ def server_run(
 
 
 def embedded_run(concurrency: int, n: int, folder: Path, turns: int = TURNS) -> dict:
-    """One embedded run; rows per step come from the model's continuous batcher."""
+    """One embedded run, from an empty prefix cache (each run reuses only its own prompts).
+    Rows per step, prefill/decode time and reuse come from the model's continuous batcher
+    and its prefix cache."""
     from sweetiechat.backends import local
 
-    def totals() -> tuple[int, int]:
-        engines = list(local._ENGINES.values())
-        return sum(e.batcher.steps for e in engines), sum(e.batcher.rows_decoded for e in engines)
+    lm = local.load_causal_lm()
+    assert lm.prefix is not None
+    lm.prefix.clear()
+    fields = ("steps", "rows_decoded", "prefill_tokens", "reused_tokens", "prefill_s", "decode_s")
 
-    steps0, rows0 = totals()
+    def counters() -> dict[int, tuple[float, ...]]:
+        return {
+            id(e.batcher): tuple(getattr(e.batcher, f) for f in fields)
+            for e in local._ENGINES.values()
+        }
+
+    before = counters()
+    prompt0, reused0 = lm.prefix.prompt_tokens, lm.prefix.reused_tokens
     config = GenerationConfig(
         concurrency=concurrency, max_seeker_turns=turns, min_seeker_turns=turns
     )
     cpu0, start = time.process_time(), time.perf_counter()
     state = generate_dialogues(n, folder / f"e{concurrency}-{time.time_ns()}.jsonl", config)
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu0
-    steps, rows = (a - b for a, b in zip(totals(), (steps0, rows0), strict=True))
+    totals = dict.fromkeys(fields, 0.0)
+    for key, values in counters().items():
+        old = before.get(key, (0,) * len(fields))
+        for f, new, was in zip(fields, values, old, strict=True):
+            totals[f] += new - was
+    prompt = lm.prefix.prompt_tokens - prompt0
+    batch_time = totals["prefill_s"] + totals["decode_s"]
     return {
         "concurrency": concurrency,
         "dialogues": state.written,
@@ -124,7 +142,12 @@ def embedded_run(concurrency: int, n: int, folder: Path, turns: int = TURNS) -> 
         "measured": state.written / wall * 60,
         "tokens": state.ledger.total.completion_tokens,
         "cpu_per_dialogue": cpu / max(state.written, 1),
-        "rows_per_step": rows / max(steps, 1),
+        "rows_per_step": totals["rows_decoded"] / max(totals["steps"], 1),
+        "prefill_pct": 100 * totals["prefill_s"] / max(batch_time, 1e-9),
+        "reused_pct": 100 * (lm.prefix.reused_tokens - reused0) / max(prompt, 1),
+        "prefilled_per_dialogue": (prompt - (lm.prefix.reused_tokens - reused0))
+        / max(state.written, 1),
+        "ms_per_step": 1000 * totals["decode_s"] / max(totals["steps"], 1),
     }
 
 
@@ -191,29 +214,42 @@ def api_section(runs: int, folder: Path, clients: tuple[str, ...]) -> list[str]:
     return lines
 
 
-def embedded_section(runs: int, folder: Path, turns: int = TURNS) -> list[str]:
-    sizes = {1: 2, 8: 8, 16: 16}
+def embedded_section(runs: int, folder: Path, turns: int = TURNS, baseline: int = 3) -> list[str]:
+    import torch
+
+    sizes = {1: baseline, 8: 8, 16: 16}
     results = _repeat(runs, EMBEDDED_LEVELS, lambda c: embedded_run(c, sizes[c], folder, turns))
     base = [r["measured"] for r in results[1]]
+    base_cpu = [r["cpu_per_dialogue"] for r in results[1]]
     lines = [
-        f"Embedded SmolLM2-135M (CPU, float32), {turns} seeker turns, likelihood counselor; "
-        "2, 8 and 16 dialogues at concurrency 1, 8 and 16. "
-        "Concurrent dialogues share one continuous batch: requests join between decoding "
-        "steps and leave when done. Rows/step = mean rows per decoding step. × c=1 is the "
-        "ratio to concurrency 1 in the same round. CPU s/dialogue is this process's CPU time "
-        "per dialogue: the less a busy machine blurs it, the better it compares.",
+        f"Embedded SmolLM2-135M (CPU, float32, {torch.get_num_threads()} torch thread(s)), "
+        f"{turns} seeker turns, likelihood counselor; {baseline}, 8 and 16 dialogues at "
+        "concurrency 1, 8 and 16, each run from an empty prefix cache. Concurrent dialogues "
+        "share one continuous batch: requests join between decoding steps and leave when "
+        "done. × c=1 is the ratio to concurrency 1 in the same round, by wall time "
+        "(dialogues/min) and by CPU time (CPU s/dialogue of c=1 / this row's). Rows/step = "
+        "mean rows per decoding step, ms/step its time. Prefill % = the share of the batch's "
+        "model time spent prefilling prompts (the rest decodes). Reused = prompt tokens "
+        "(every model call, the counselor's scoring included) whose keys/values came from "
+        "the prefix cache; prefilled/dialogue = prompt tokens still run through the model.",
         "",
-        "| concurrency | dialogues | dialogues/min | × c=1 | generated tokens/s "
-        "| CPU s/dialogue | rows/step |",
-        "|---|---|---|---|---|---|---|",
+        "| concurrency | dialogues | dialogues/min | × c=1 | CPU s/dialogue | CPU × c=1 "
+        "| rows/step | ms/step | prefill % | reused | prefilled/dialogue |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for c, rs in results.items():
+        ratio = [r["measured"] / b for r, b in zip(rs, base, strict=True)]
+        cpu_ratio = [b / r["cpu_per_dialogue"] for r, b in zip(rs, base_cpu, strict=True)]
         lines.append(
             f"| {c} | {rs[0]['dialogues']} | {_spread([r['measured'] for r in rs], '.2f')} | "
-            f"{_spread([r['measured'] / b for r, b in zip(rs, base, strict=True)], '.2f')}× | "
-            f"{_spread([r['tokens'] / r['wall'] for r in rs], '.1f')} | "
+            f"{_spread(ratio, '.2f')}× | "
             f"{_spread([r['cpu_per_dialogue'] for r in rs], '.1f')} | "
-            f"{_spread([r['rows_per_step'] for r in rs], '.1f')} |"
+            f"{_spread(cpu_ratio, '.2f')}× | "
+            f"{_spread([r['rows_per_step'] for r in rs], '.1f')} | "
+            f"{_spread([r['ms_per_step'] for r in rs], '.0f')} | "
+            f"{_spread([r['prefill_pct'] for r in rs], '.0f')}% | "
+            f"{_spread([r['reused_pct'] for r in rs], '.0f')}% | "
+            f"{_spread([r['prefilled_per_dialogue'] for r in rs], '.0f')} |"
         )
     return lines
 
@@ -225,6 +261,9 @@ def main() -> None:
     parser.add_argument("--no-api", action="store_true", help="skip the API path")
     parser.add_argument(
         "--embedded-turns", type=int, default=TURNS, help="seeker turns per embedded dialogue"
+    )
+    parser.add_argument(
+        "--baseline-dialogues", type=int, default=3, help="embedded dialogues at concurrency 1"
     )
     parser.add_argument(
         "--clients", default="langchain,direct", help="API clients to compare, comma-separated"
@@ -241,7 +280,7 @@ def main() -> None:
         update_section("generation-api", "\n".join([head, "", *api]))
         print("\n".join(api))
     if not args.no_embedded:
-        embedded = embedded_section(args.runs, folder, args.embedded_turns)
+        embedded = embedded_section(args.runs, folder, args.embedded_turns, args.baseline_dialogues)
         update_section("generation-embedded", "\n".join([head, "", *embedded]))
         print("\n".join(embedded))
 

@@ -150,7 +150,9 @@ def test_likelihood_counselor_scores_all_eight_in_one_batched_pass(embedded):
         choice = counselor.select(d)
     finally:
         hook.remove()
-    assert [tuple(s)[0] for s in batches] == [1, 8]  # the shared prompt, then all 8 names
+    names = [lm.tokenizer(s.value, add_special_tokens=False)["input_ids"] for s in Strategy]
+    # The shared prompt, then all 8 names packed into one row.
+    assert [tuple(s) for s in batches][1:] == [(1, sum(len(ids) for ids in names))]
     assert choice.probabilities is not None
     assert sum(choice.probabilities.values()) == pytest.approx(1.0)
     assert choice.strategy is max(choice.probabilities, key=choice.probabilities.get)

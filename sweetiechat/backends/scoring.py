@@ -2,8 +2,9 @@
 prompt, ``score(o) = sum_t log P(o_t | prompt, o_<t)``, and the best one is taken (the
 Strategy Counselor's decision rule in Ye et al., COLING 2025; see docs/method.md).
 
-The prompt is the chat template with the generation prompt; it is encoded once, and all
-options are then scored together in one batched forward pass over its key/value cache.
+The prompt is the chat template with the generation prompt; it is encoded once (its start
+reused from earlier prompts, see :mod:`sweetiechat.backends.prefix`), and all options are then
+scored together in one forward pass over its key/value cache, packed into one row.
 Needs the ``local`` extra (torch and transformers are imported when a model is used).
 """
 
@@ -82,32 +83,42 @@ class LikelihoodChooser:
         self, messages: Sequence[Message], options: Sequence[str]
     ) -> dict[str, float]:
         """The log-likelihood of each option after ``messages`` (summed or averaged over its
-        tokens, as ``normalize`` says), in one batched pass over the prompt's cache."""
+        tokens, as ``normalize`` says), in one pass over the prompt's cache."""
         import torch
 
         lm = self.lm()
         tok = lm.tokenizer
         prefix_ids = self.prompt_ids(messages)
         label_ids = [tok(o, add_special_tokens=False)["input_ids"] for o in options]
-        n, width = len(label_ids), max(len(ids) for ids in label_ids)
-        pad = tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)
-        labels = torch.full((n, width), pad, dtype=torch.long)
-        for i, ids in enumerate(label_ids):  # right padding after the shared prefix
-            labels[i, : len(ids)] = torch.tensor(ids)
+        # All options in one row after the prompt, each token seeing the prompt and the tokens
+        # before it in its own option (no copy of the prompt's cache per option, no padding).
+        owner = torch.tensor([i for i, ids in enumerate(label_ids) for _ in ids])
+        offset = torch.tensor([j for ids in label_ids for j in range(len(ids))])
+        own = (owner[:, None] == owner[None, :]) & (offset[:, None] >= offset[None, :])
+        seen = torch.cat([torch.ones((len(owner), len(prefix_ids)), dtype=torch.bool), own], 1)
+        dtype = lm.model.dtype
+        mask = torch.zeros(seen.shape, dtype=dtype).masked_fill(~seen, torch.finfo(dtype).min)
+        flat = torch.tensor([[t for ids in label_ids for t in ids]])
         with lm.lock, torch.inference_mode():
             first = prefill(lm.model, prefix_ids, lm.prefix)  # reuses an earlier prompt's start
-            cache = first.cache
-            cache.batch_repeat_interleave(n)
-            mask = torch.ones((n, len(prefix_ids) + width), dtype=torch.long)
-            kwargs: dict[str, Any] = {_cache_argument(lm.model): cache}
-            rest = lm.model(input_ids=labels, attention_mask=mask, **kwargs).logits
-        # Token t of an option is predicted by the prefix's last logit (t = 0) or by the
+            kwargs: dict[str, Any] = {_cache_argument(lm.model): first.cache}
+            rest = lm.model(
+                input_ids=flat,
+                attention_mask=mask[None, None],
+                position_ids=(offset + len(prefix_ids))[None],
+                **kwargs,
+            ).logits[0]
+        # Token t of an option is predicted by the prompt's last logits (t = 0) or by the
         # option's own token t - 1.
-        logits = torch.cat([first.logits[:, None].expand(n, 1, -1), rest[:, :-1]], dim=1)
-        logprobs = torch.log_softmax(logits.float(), dim=-1)
+        head = torch.log_softmax(first.logits[0].float(), dim=-1)
+        tail = torch.log_softmax(rest.float(), dim=-1)
         out: dict[str, float] = {}
-        for i, (option, ids) in enumerate(zip(options, label_ids, strict=True)):
-            total = logprobs[i, torch.arange(len(ids)), torch.tensor(ids)].sum().item()
+        start = 0
+        for option, ids in zip(options, label_ids, strict=True):
+            total = head[ids[0]].item() + sum(
+                tail[start + j - 1, t].item() for j, t in enumerate(ids) if j
+            )
+            start += len(ids)
             out[option] = total / len(ids) if self.normalize == "mean" else total
         return out
 
