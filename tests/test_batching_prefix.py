@@ -50,9 +50,13 @@ def test_an_entry_made_from_a_hit_stores_only_its_new_tokens():
     again = cache.lookup([*longer, 53])
     assert again is not None and again.length == 11
     assert again.keys[0][0, 0, :, 0].tolist() == [1.0] * 8 + [2.0] * 3  # old block + new one
-    del cache.entries[next(iter(cache.entries))]  # the first entry goes, its block stays used
-    cache._recount()
-    assert cache.nbytes == (10 + 3) * 64
+    assert len(cache.entries) == 1  # 8 of the first entry's 10 tokens reused: replaced
+    assert cache.nbytes == (10 + 3) * 64  # its block lives on in the new entry
+    other = [*range(3), 70, 71, 72, 73, 74]
+    short = cache.lookup(other)  # 3 of 11 tokens: another prompt, the entry stays
+    assert short is not None and not short.covers
+    cache.add(other, *_entry(8, 3.0), short)
+    assert len(cache.entries) == 2
 
 
 def test_eviction_keeps_the_byte_budget_and_drops_the_least_recently_used():

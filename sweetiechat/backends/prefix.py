@@ -10,8 +10,9 @@ offset by the reused length). Attention at a position depends only on the tokens
 so the result is the same as a full prefill, up to float rounding.
 
 Entries are evicted least recently used first to stay within a byte budget
-(``$SWEETIECHAT_PREFIX_CACHE_MB``, default 512 MB; SmolLM2-135M holds 46 KB per token in
-float32), and an entry that a newer one extends is dropped at once (the newer one covers it).
+(``$SWEETIECHAT_PREFIX_CACHE_MB``, default 1024 MB; SmolLM2-135M holds 46 KB per token in
+float32). An entry that a newer one extends, or whose start (three quarters or more) a newer
+one reused, is dropped at once: the newer one is the same role's next turn.
 Cached tensors are never modified: a hit returns views, and the model concatenates new
 positions onto them into fresh tensors.
 
@@ -39,11 +40,13 @@ __all__ = [
     "prefill",
 ]
 
-DEFAULT_MAX_MB = 512.0
+DEFAULT_MAX_MB = 1024.0
+REPLACE = 0.75
+"""A new entry made from a hit on this share (or more) of an entry replaces that entry."""
 
 
 def default_max_bytes() -> int:
-    """``$SWEETIECHAT_PREFIX_CACHE_MB`` (0 turns reuse off) in bytes, else 512 MB."""
+    """``$SWEETIECHAT_PREFIX_CACHE_MB`` (0 turns reuse off) in bytes, else 1024 MB."""
     raw = os.environ.get("SWEETIECHAT_PREFIX_CACHE_MB", "").strip()
     try:
         mb = float(raw) if raw else DEFAULT_MAX_MB
@@ -93,6 +96,10 @@ class PrefixHit:
     keys: list[Any]
     values: list[Any]
     segments: list[_Segment]
+    entry: int
+    """The key of the entry it came from."""
+    covers: bool
+    """True when the prefix is most of that entry (``REPLACE`` of it or more)."""
 
 
 class PrefixCache:
@@ -165,7 +172,8 @@ class PrefixCache:
             layers = range(len(segments[0].keys))
             keys = [torch.cat([seg.keys[i] for seg in segments], dim=2) for i in layers]
             values = [torch.cat([seg.values[i] for seg in segments], dim=2) for i in layers]
-        return PrefixHit(best_len, keys, values, segments)
+        covers = best_len >= REPLACE * len(self.entries[best].ids)
+        return PrefixHit(best_len, keys, values, segments, best, covers)
 
     def add(
         self, ids: Sequence[int], keys: list[Any], values: list[Any], hit: PrefixHit | None = None
@@ -195,6 +203,10 @@ class PrefixCache:
             if len(e.ids) <= len(query) and np.array_equal(e.ids, query[: len(e.ids)])
         ]:
             del self.entries[key]
+        if hit is not None and hit.covers:
+            # The next turn's prompt of the same role: the old one's tail (the lines after
+            # the history) will not come again, and its start lives on in the new entry.
+            self.entries.pop(hit.entry, None)
         self.entries[self._next] = _Entry(query, segments)
         self._recount()
         while self.nbytes > self.max_bytes and len(self.entries) > 1:
