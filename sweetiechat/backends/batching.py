@@ -111,7 +111,7 @@ class Batcher:
         if tok.eos_token_id is not None:
             eos_ids.add(tok.eos_token_id)
         self.eos = eos_ids
-        self.cache_argument = forward_options(type(lm.model).forward)[0]
+        self.cache_argument = forward_options(lm.model)[0]
         self.vocab = int(lm.model.get_output_embeddings().weight.shape[0])
         self.steps = 0
         """Decoding steps run so far."""

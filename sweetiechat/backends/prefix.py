@@ -235,10 +235,16 @@ class Prefilled:
     """Prompt tokens taken from the prefix cache (the rest were computed)."""
 
 
-@cache
-def forward_options(forward: Any) -> tuple[str, bool]:
+def forward_options(model: Any) -> tuple[str, bool]:
     """The cache argument's name (``cache`` in newer transformers, ``past_key_values``
-    before) and whether ``logits_to_keep`` is accepted."""
+    before) and whether ``logits_to_keep`` is accepted: read from the model's forward, or
+    its base model's for a peft wrapper (which passes both through)."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return _forward_options(type(base).forward)
+
+
+@cache
+def _forward_options(forward: Any) -> tuple[str, bool]:
     params = inspect.signature(forward).parameters
     return ("cache" if "cache" in params else "past_key_values"), "logits_to_keep" in params
 
@@ -249,7 +255,7 @@ def prefill(model: Any, ids: Sequence[int], prefix: PrefixCache | None) -> Prefi
     Call it under the model's lock and ``torch.inference_mode()``."""
     import torch
 
-    cache_argument, last_only = forward_options(type(model).forward)
+    cache_argument, last_only = forward_options(model)
     hit = prefix.lookup(ids) if prefix is not None else None
     reused = hit.length if hit is not None else 0
     kwargs: dict[str, Any] = {"logits_to_keep": 1} if last_only else {}

@@ -11,7 +11,6 @@ Needs the ``local`` extra (torch and transformers are imported when a model is u
 from __future__ import annotations
 
 import asyncio
-import inspect
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any, Literal
 from sweetiechat.backends.base import Message
 from sweetiechat.backends.choice import Choice, check_options
 from sweetiechat.backends.local import EMBEDDED, LoadedLM, load_causal_lm
-from sweetiechat.backends.prefix import prefill
+from sweetiechat.backends.prefix import forward_options, prefill
 
 __all__ = ["LikelihoodChooser", "softmax"]
 
@@ -35,13 +34,6 @@ def softmax(scores: dict[str, float]) -> dict[str, float]:
     exp = {k: math.exp(v - top) for k, v in scores.items()}
     total = sum(exp.values())
     return {k: v / total for k, v in exp.items()}
-
-
-def _cache_argument(model: object) -> str:
-    """``cache`` in newer transformers, ``past_key_values`` before."""
-    forward = getattr(model, "forward", None)
-    params = inspect.signature(forward).parameters if forward else {}
-    return "cache" if "cache" in params else "past_key_values"
 
 
 class LikelihoodChooser:
@@ -101,7 +93,7 @@ class LikelihoodChooser:
         flat = torch.tensor([[t for ids in label_ids for t in ids]])
         with lm.lock, torch.inference_mode():
             first = prefill(lm.model, prefix_ids, lm.prefix)  # reuses an earlier prompt's start
-            kwargs: dict[str, Any] = {_cache_argument(lm.model): first.cache}
+            kwargs: dict[str, Any] = {forward_options(lm.model)[0]: first.cache}
             rest = lm.model(
                 input_ids=flat,
                 attention_mask=mask[None, None],
