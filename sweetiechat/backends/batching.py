@@ -3,10 +3,12 @@
 Requests join the running batch between decoding steps and leave it as soon as they finish
 (end of text, a stop string, or their token limit), so a short answer never waits for a long
 one and a new request never waits for a whole batch to end. Each request is prefilled on its
-own (no padding waste in the prompt, where most of the compute goes) and its key/value cache
-is then left-padded into the batch's cache; the attention mask hides the padding and each row
-keeps its own positions, so a row's text does not depend on what it was batched with (up to
-float rounding).
+own (no padding waste in the prompt, where most of the compute goes), starting from the
+longest start of an earlier prompt found in the model's prefix cache
+(:mod:`sweetiechat.backends.prefix`), and its key/value cache is then written, left-padded,
+into the batch's preallocated buffers (:mod:`sweetiechat.backends.batch_cache`); the
+attention mask hides the padding and each row keeps its own positions, so a row's text does
+not depend on what it was batched with or on what it reused (up to float rounding).
 
 Sampling is per row: greedy when ``temperature <= 0``, else temperature, top-k 50 and top-p,
 after a repetition penalty over the prompt and the tokens generated so far (the same order
