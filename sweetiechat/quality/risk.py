@@ -140,8 +140,10 @@ class RiskDetector:
             semantic layer, and only adds risk the prototypes missed. ``"auto"`` leaves it off
             when the fine-tuned layer in use was chosen to replace it.
         finetuned: the fine-tuned layer (MiniLM fine-tuned with LoRA, reading the message
-            with its context, :mod:`sweetiechat.quality.finetuned`): ``"auto"`` (the shipped
-            one when present), ``True`` for the shipped one, ``False``/``None`` for none, a
+            with its context, :mod:`sweetiechat.quality.finetuned`): ``True`` for the shipped
+            one, ``"auto"`` (the shipped one when present), ``False``/``None`` for none (the
+            default: it is opt-in, because it fires with high confidence on some everyday
+            sentences, docs/safety.md), a
             :class:`~sweetiechat.quality.finetuned.FinetunedClassifier` or a file. It only
             runs with the semantic layer, and adds risk the layers before it missed.
     """
@@ -156,7 +158,7 @@ class RiskDetector:
         context_turns: int = 3,
         max_chars: int = 20_000,
         head: bool | Literal["auto"] | RiskHead | str | Path | None = "auto",
-        finetuned: bool | Literal["auto"] | FinetunedClassifier | str | Path | None = "auto",
+        finetuned: bool | Literal["auto"] | FinetunedClassifier | str | Path | None = False,
     ) -> None:
         if isinstance(semantic, SemanticLayer):
             self.semantic: SemanticLayer | None = semantic
@@ -488,9 +490,15 @@ def default_detector() -> RiskDetector:
 
     ``SWEETIECHAT_SAFETY_SEMANTIC=off`` in the environment makes it patterns-only (no MiniLM
     load, about 10 s per process): for quick runs and tests that do not measure safety.
+    ``SWEETIECHAT_SAFETY_FINETUNED=on`` adds the (opt-in) fine-tuned layer.
     """
     global _DEFAULT
     if _DEFAULT is None:
+        off = ("0", "off", "false", "no")
         mode = os.environ.get("SWEETIECHAT_SAFETY_SEMANTIC", "auto").strip().lower()
-        _DEFAULT = RiskDetector(semantic=False if mode in ("0", "off", "false", "no") else "auto")
+        tuned = os.environ.get("SWEETIECHAT_SAFETY_FINETUNED", "off").strip().lower()
+        _DEFAULT = RiskDetector(
+            semantic=False if mode in off else "auto",
+            finetuned="auto" if tuned not in off else False,
+        )
     return _DEFAULT
