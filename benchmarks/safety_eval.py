@@ -141,8 +141,9 @@ def scores(rows: Sequence[dict], preds: Sequence[tuple[bool, str]]) -> dict[str,
     out["f1"] = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
     for c in CATEGORIES:
         idx = [i for i, r in enumerate(rows) if r["category"] == c]
-        out[c] = sum(preds[i][0] for i in idx) / len(idx)
-        out[c + "_exact"] = sum(preds[i][1] == c for i in idx) / len(idx)
+        n = len(idx) or float("nan")  # a set without this category: nan, not a crash
+        out[c] = sum(preds[i][0] for i in idx) / n
+        out[c + "_exact"] = sum(preds[i][1] == c for i in idx) / n
     return out
 
 
