@@ -331,3 +331,20 @@ def test_safety_train_writes_an_adapter_the_detector_loads(cli, tmp_path):
     one_line_error(code, err, "bad.jsonl:1: category 'nonsense'")
     code, _, err = cli("safety", "train", "-d", str(data), "-o", str(tmp_path / "x.bin"))
     one_line_error(code, err, "must end in .safetensors")
+
+
+@shipped
+def test_safety_check_with_the_fine_tuned_layer(cli, tmp_path):
+    from helpers import one_line_error
+
+    code, out, err = cli(
+        "safety", "check", "Got everything I need from the hardware store today.",
+        "-c", "I can't do this anymore.", "-c", "I've made up my mind about Saturday.",
+        "--json", "--finetuned",
+    )  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out)["risk"] is True
+    bad = tmp_path / "bad.safetensors"
+    bad.write_text("nope")
+    code, _, err = cli("safety", "check", "hello", "--finetuned", "--adapter", str(bad))
+    one_line_error(code, err, "bad.safetensors: not a safetensors file")

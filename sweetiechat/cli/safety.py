@@ -39,6 +39,14 @@ def check(
     semantic: bool = typer.Option(
         True, "--semantic/--no-semantic", help="Use the MiniLM layer (needs the safety extra)."
     ),
+    finetuned: bool = typer.Option(
+        False,
+        "--finetuned/--no-finetuned",
+        help="Add the opt-in fine-tuned layer (MiniLM + LoRA, reads the context).",
+    ),
+    adapter: Path | None = typer.Option(
+        None, "--adapter", help="With --finetuned: an adapter file from 'safety train'."
+    ),
 ) -> None:
     """Is there crisis risk in a message? Prints {"risk", "category", "score", "layer"}.
 
@@ -53,7 +61,8 @@ def check(
 
     if (text is None) == (file is None):
         raise UserError("give either a TEXT to check or --file FILE (one message per line)")
-    detector = RiskDetector(semantic="auto" if semantic else False)
+    tuned: bool | Path = (adapter or True) if finetuned else False
+    detector = RiskDetector(semantic="auto" if semantic else False, finetuned=tuned)
     if text is not None:
         result = detector.assess(text, context)
         if as_json:
