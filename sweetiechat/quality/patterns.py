@@ -202,8 +202,11 @@ RECOVERY = re.compile(
 )
 #: A relapse or present risk, which a recovery word does not cancel.
 RELAPSE = re.compile(
-    r"\b(?:relaps\w*|again|back|came back|lately|tonight|right now|these days|this week|"
-    r"still (?:want|think|feel|have)|want to (?:die|cut|hurt)|urges? (?:are|is) (?:back|strong))\b",
+    r"\b(?:relaps\w*|lately|tonight|right now|these days|this week|"
+    r"still (?:want|think|feel|have)|want to (?:die|cut|hurt)|urges? (?:are|is) (?:back|strong)|"
+    r"(?:started|began|doing it|cut\w*|hurt\w*|harm\w*|burn\w*|thinking about (?:it|suicide|"
+    r"dying))(?: \w+){0,3} again|(?:urges?|thoughts?|feelings?) (?:are |is |came |have come )?"
+    r"back)\b",
     _I,
 )
 #: Who a pattern's words are about: the nearest subject before the match.
