@@ -3,8 +3,10 @@ message with its context) and ship it as ``sweetiechat/data/crisis_finetuned.saf
 
 Training material (never an evaluation set):
 
-- ``benchmarks/data/crisis_train.jsonl``, ``crisis_train_risk.jsonl`` (risk messages) and
-  ``crisis_train_neg.jsonl`` (hard negatives), with their ``context`` where they have one;
+- ``benchmarks/data/crisis_train.jsonl``, ``crisis_train_risk.jsonl`` (risk messages),
+  ``crisis_train_neg.jsonl`` (hard negatives) and ``crisis_train_everyday.jsonl`` (everyday
+  negatives: shifts, chores, small kitchen and sport accidents, short answers and numbers,
+  "end/finish/over/leave" in ordinary senses), with their ``context`` where they have one;
 - the prototype sentences of ``sweetiechat/quality/prototypes.py``;
 - ordinary ESConv seeker turns (``train`` split) as negatives, each with the seeker's earlier
   turns as context, leaving out any turn whose text or context a precise pattern flags;
@@ -49,7 +51,12 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "benchmarks" / "data"
 ESCONV = Path("/work/shared/data/esconv")
 OUT = ROOT / "sweetiechat" / "data" / FINETUNED_FILE
-TRAIN_FILES = ("crisis_train.jsonl", "crisis_train_risk.jsonl", "crisis_train_neg.jsonl")
+TRAIN_FILES = (
+    "crisis_train.jsonl",
+    "crisis_train_risk.jsonl",
+    "crisis_train_neg.jsonl",
+    "crisis_train_everyday.jsonl",
+)
 
 
 def esconv_turns(split: str, dialogues: int | None, seed: int) -> list[list[str]]:
