@@ -43,7 +43,7 @@ BLIND = ROOT / "benchmarks" / "data" / "crisis_blind.jsonl"
 SPLITS = ("dev", "heldout", "fresh")
 SPLIT_NAMES = {
     "dev": "dev",
-    "heldout": "old held-out (looked at 6 times)",
+    "heldout": "old held-out (looked at 7 times)",
     "fresh": "fresh (development now)",
     "blind": "blind",
 }
