@@ -5,6 +5,7 @@ tensors stay intact; the byte budget holds."""
 import pytest
 
 from sweetiechat.backends.prefix import PrefixCache
+from sweetiechat.errors import ConfigError
 
 torch = pytest.importorskip("torch")
 
@@ -79,6 +80,13 @@ def test_the_budget_comes_from_the_environment(monkeypatch):
     assert PrefixCache().max_bytes == 2 * 1024 * 1024
     monkeypatch.setenv("SWEETIECHAT_PREFIX_CACHE_MB", "0")
     assert not PrefixCache().enabled
+
+
+@pytest.mark.parametrize("value", ["lots", "-5", "nan"])
+def test_a_bad_budget_is_a_clear_error(monkeypatch, value):
+    monkeypatch.setenv("SWEETIECHAT_PREFIX_CACHE_MB", value)
+    with pytest.raises(ConfigError, match=r"SWEETIECHAT_PREFIX_CACHE_MB=.*megabytes"):
+        PrefixCache()
 
 
 # -- on the embedded model -------------------------------------------------------------------

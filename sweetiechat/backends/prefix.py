@@ -46,13 +46,24 @@ REPLACE = 0.75
 
 
 def default_max_bytes() -> int:
-    """``$SWEETIECHAT_PREFIX_CACHE_MB`` (0 turns reuse off) in bytes, else 1024 MB."""
+    """``$SWEETIECHAT_PREFIX_CACHE_MB`` (0 turns reuse off) in bytes, else 1024 MB.
+
+    Raises:
+        ConfigError: when the variable is set to something that is not a number >= 0.
+    """
     raw = os.environ.get("SWEETIECHAT_PREFIX_CACHE_MB", "").strip()
     try:
         mb = float(raw) if raw else DEFAULT_MAX_MB
     except ValueError:
-        mb = DEFAULT_MAX_MB
-    return max(0, int(mb * 1024 * 1024))
+        mb = -1.0
+    if not mb >= 0:  # also NaN
+        from sweetiechat.errors import ConfigError
+
+        raise ConfigError(
+            f"SWEETIECHAT_PREFIX_CACHE_MB={raw!r}: give the prefix cache's size in megabytes "
+            "(a number; 0 turns prefix reuse off)"
+        )
+    return int(mb * 1024 * 1024)
 
 
 @dataclass(frozen=True)
