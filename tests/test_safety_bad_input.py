@@ -160,3 +160,18 @@ def test_cli_bad_input(tmp_path):
     r = run("generate", "-n", "1", "-o", str(tmp_path / "o.jsonl"), "--crisis-locale", "xx-YY")
     assert r.returncode != 0 and "Traceback" not in r.stderr
     assert "no crisis resources for locale 'xx-YY'" in r.stderr
+
+
+@pytest.mark.parametrize("name", ["SWEETIECHAT_SAFETY_SEMANTIC", "SWEETIECHAT_SAFETY_FINETUNED"])
+def test_a_misspelt_safety_switch_is_a_clear_error(monkeypatch, name):
+    import sweetiechat.quality.risk as risk
+
+    monkeypatch.setattr(risk, "_DEFAULT", None)
+    monkeypatch.setenv(name, "onn")
+    with pytest.raises(ConfigError, match=f"{name}='onn': set it to on or off"):
+        risk.default_detector()
+    monkeypatch.setenv("SWEETIECHAT_SAFETY_SEMANTIC", "off")
+    monkeypatch.setenv("SWEETIECHAT_SAFETY_FINETUNED", "no")
+    detector = risk.default_detector()
+    assert detector.semantic is None and detector.finetuned is None
+    monkeypatch.setattr(risk, "_DEFAULT", None)

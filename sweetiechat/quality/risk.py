@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 import numpy as np
 
 from sweetiechat._async import run_sync
+from sweetiechat.errors import ConfigError
 from sweetiechat.quality.language import looks_english
 from sweetiechat.quality.patterns import has_cue, has_harm_cue, has_topic_cue, match_patterns
 from sweetiechat.quality.semantic import (
@@ -494,11 +495,21 @@ def default_detector() -> RiskDetector:
     """
     global _DEFAULT
     if _DEFAULT is None:
-        off = ("0", "off", "false", "no")
-        mode = os.environ.get("SWEETIECHAT_SAFETY_SEMANTIC", "auto").strip().lower()
-        tuned = os.environ.get("SWEETIECHAT_SAFETY_FINETUNED", "off").strip().lower()
         _DEFAULT = RiskDetector(
-            semantic=False if mode in off else "auto",
-            finetuned="auto" if tuned not in off else False,
+            semantic="auto" if _switch("SWEETIECHAT_SAFETY_SEMANTIC", True) else False,
+            finetuned="auto" if _switch("SWEETIECHAT_SAFETY_FINETUNED", False) else False,
         )
     return _DEFAULT
+
+
+def _switch(name: str, default: bool) -> bool:
+    """An on/off environment variable (``on/off``, ``1/0``, ``true/false``, ``yes/no``;
+    ``auto`` or unset: ``default``)."""
+    value = os.environ.get(name, "").strip().lower()
+    if value in ("", "auto"):
+        return default
+    if value in ("1", "on", "true", "yes"):
+        return True
+    if value in ("0", "off", "false", "no"):
+        return False
+    raise ConfigError(f"{name}={value!r}: set it to on or off")
