@@ -27,6 +27,15 @@ FIRES = [
     ("I used to be happy. Now I want to die.", "suicidal_ideation"),
     ("My boyfriend threatened to kill me if I leave.", "harm_from_others"),
     ("I'm thinking about overdosing on my meds tonight.", "suicidal_ideation"),
+    # recovery or another person in an earlier clause does not silence the writer's own risk
+    ("I was fine for a while but honestly I want to kill myself", "suicidal_ideation"),
+    ("It gets better, they say. I don't want to live anymore.", "suicidal_ideation"),
+    ("I've been good for a few weeks, but I'm going to end my life", "suicidal_ideation"),
+    ("Since my boyfriend left, ending it all is the only way out", "suicidal_ideation"),
+    ("With my kids asleep, suicide feels like the only option", "suicidal_ideation"),
+    ("My mom keeps yelling, overdosing tonight is my plan", "suicidal_ideation"),
+    ("I just overdosed on my meds", "suicidal_ideation"),
+    ("I had a rough week and I want to kill myself, it gets better they say", "suicidal_ideation"),
 ]
 
 

@@ -101,7 +101,7 @@ PATTERNS: dict[str, list[str]] = {
         r"\bgiv(?:e|ing|en) away (?:all )?(?:my|of my) (?:stuff|things|belongings|possessions)\b",
         r"\bnot be (?:here|around) (?:much longer|anymore|tomorrow|by)\b",
         r"\bwon'?t (?:be (?:here|around) (?:much longer|anymore|tomorrow|by)|have to suffer)\b",
-        r"\b(?:overdos(?:e|ing)(?! on (?:vitamin|caffeine|coffee|sugar|water))\b|od'?ing|"
+        r"\b(?:overdos(?:e[sd]?|ing)(?! on (?:vitamin|caffeine|coffee|sugar|water))\b|od'?ing|"
         r"jump(?:ing)? (?:off|in front of) (?:a |the )?(?:bridge|train|roof|building))",
         r"\b(?:after|when|once) i'?m (?:gone|dead|not here)\b",
         r"\bwon'?t (?:need|be needing) (?:it|them|any of (?:it|this|them)|my \w+) "
@@ -181,8 +181,9 @@ TOPIC_CUES = {
 
 _COMPILED = {cat: [re.compile(p, _I) for p in pats] for cat, pats in PATTERNS.items()}
 
-#: Talk of recovery: a suicide or self-harm word in a message with one of these (and none of
-#: :data:`RELAPSE`) is not a pattern match; the learned layers still read the message.
+#: Talk of recovery: a suicide or self-harm word in the same clause as one of these (and no
+#: :data:`RELAPSE` in the message) is not a pattern match; the learned layers still read the
+#: message. "I was fine for a while but I want to kill myself" still matches.
 RECOVERY = re.compile(
     r"\b(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten|a|few|several|many)\s+"
     r"(?:days?|weeks?|months?|years?)\s+(?:clean|free|without|sober)\b"
@@ -222,17 +223,49 @@ _THIRD = set(
     "bf gf ex roommate".split()
 )
 _TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)?")
-_CLAUSE_END = re.compile(r"[.!?;]")
+_CLAUSE_END = re.compile(r"[.!?;,]|\b(?:but|however|though|yet)\b", _I)
+
+
+def _clause(plain: str, found: re.Match[str]) -> tuple[int, int]:
+    """Start and end of the clause holding ``found`` (between punctuation or "but")."""
+    start = max((m.end() for m in _CLAUSE_END.finditer(plain, 0, found.start())), default=0)
+    after = _CLAUSE_END.search(plain, found.end())
+    return start, after.start() if after else len(plain)
+
+
+_PAST = re.compile(
+    r"\b(?:was|were|used to|tried|attempted|had|when i was|back then|years ago|as a (?:teen|kid|"
+    r"child|teenager|student))\b",
+    _I,
+)
+
+
+_AND = re.compile(r"\b(?:and|so|now)\b", _I)
+
+
+def _in_recovery(plain: str, found: re.Match[str], spans: list[tuple[int, int]]) -> bool:
+    """True when a recovery phrase overlaps the clause of ``found``, or the clause is in the
+    past up to the match ("I was suicidal at university, but I'm in a much better place now";
+    not "I had a rough week and I want to die") and a recovery phrase stands anywhere in the
+    message."""
+    if not spans:
+        return False
+    start, end = _clause(plain, found)
+    if any(a < end and b > start for a, b in spans):
+        return True
+    lead = max((m.end() for m in _AND.finditer(plain, start, found.start())), default=start)
+    return bool(_PAST.search(plain, lead, found.end()))
 
 
 def _about_someone_else(plain: str, found: re.Match[str]) -> bool:
     """True when a match names no first person and the nearest subject before it, in its
-    sentence, is someone else ("my uncle died by suicide", "he'd be better off dead")."""
+    clause, is someone else ("my uncle died by suicide", "he'd be better off dead"). A match
+    with no subject in its clause is the writer's own ("Since my boyfriend left, ending it
+    all is the only way out")."""
     if any(t in _FIRST for t in _TOKEN.findall(found.group(0).lower())):
         return False
-    before = plain[: found.start()].lower()
-    cut = max((m.end() for m in _CLAUSE_END.finditer(before)), default=0)
-    for token in reversed(_TOKEN.findall(before[cut:])):
+    start, _ = _clause(plain, found)
+    for token in reversed(_TOKEN.findall(plain[start : found.start()].lower())):
         if token in _FIRST:
             return False
         if token in _THIRD:
@@ -252,19 +285,19 @@ def strip_figurative(text: str) -> str:
 def match_patterns(text: str) -> tuple[str, str] | None:
     """(category, matched words) of the first precise pattern that fires, else ``None``.
 
-    A suicide or self-harm pattern does not fire on talk of recovery without a relapse
-    (:data:`RECOVERY`, :data:`RELAPSE`), nor when its words are about someone else (the
-    nearest subject before them is another person, a song, a film ...).
+    A suicide or self-harm pattern does not fire on talk of recovery in its clause without a
+    relapse (:data:`RECOVERY`, :data:`RELAPSE`), nor when its words are about someone else
+    (the nearest subject before them in their clause is another person, a song, a film ...).
     """
     plain = strip_figurative(text)
-    recovering = bool(RECOVERY.search(plain)) and not RELAPSE.search(plain)
+    recovery = [] if RELAPSE.search(plain) else [m.span() for m in RECOVERY.finditer(plain)]
     for category, patterns in _COMPILED.items():
         own_only = category in ("suicidal_ideation", "self_harm")
-        if own_only and recovering:
-            continue
         for pattern in patterns:
             for found in pattern.finditer(plain):
-                if own_only and _about_someone_else(plain, found):
+                if own_only and (
+                    _about_someone_else(plain, found) or _in_recovery(plain, found, recovery)
+                ):
                     continue
                 return category, found.group(0).strip()
     return None
