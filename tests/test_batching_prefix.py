@@ -82,7 +82,7 @@ def test_the_budget_comes_from_the_environment(monkeypatch):
     assert not PrefixCache().enabled
 
 
-@pytest.mark.parametrize("value", ["lots", "-5", "nan"])
+@pytest.mark.parametrize("value", ["lots", "-5", "nan", "inf", "1e400"])
 def test_a_bad_budget_is_a_clear_error(monkeypatch, value):
     monkeypatch.setenv("SWEETIECHAT_PREFIX_CACHE_MB", value)
     with pytest.raises(ConfigError, match=r"SWEETIECHAT_PREFIX_CACHE_MB=.*megabytes"):

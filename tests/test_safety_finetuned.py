@@ -138,6 +138,7 @@ def test_training_files_name_the_bad_line(tmp_path):
 def test_context_is_read_latest_first_and_blank_turns_are_ignored():
     assert format_context(["a", "b", "c", "d"], turns=3) == "earlier: d | c | b"
     assert format_context(["", "  "]) == ""
+    assert format_context(["a", "b"], turns=0) == ""
 
 
 # -- malformed files -----------------------------------------------------------------------
@@ -349,3 +350,13 @@ def test_safety_check_with_the_fine_tuned_layer(cli, tmp_path):
     bad.write_text("nope")
     code, _, err = cli("safety", "check", "hello", "--finetuned", "--adapter", str(bad))
     one_line_error(code, err, "bad.safetensors: not a safetensors file")
+
+
+def test_safety_check_refuses_an_adapter_it_would_ignore(cli, tmp_path):
+    from helpers import one_line_error
+
+    adapter = tmp_path / "mine.safetensors"
+    code, _, err = cli("safety", "check", "hello", "--adapter", str(adapter))
+    one_line_error(code, err, "add --finetuned to use it")
+    code, _, err = cli("safety", "check", "hello", "--finetuned", "--no-semantic")
+    one_line_error(code, err, "--finetuned needs the semantic layer")

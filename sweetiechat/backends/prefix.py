@@ -56,7 +56,7 @@ def default_max_bytes() -> int:
         mb = float(raw) if raw else DEFAULT_MAX_MB
     except ValueError:
         mb = -1.0
-    if not mb >= 0:  # also NaN
+    if not 0 <= mb < float("inf"):  # also NaN
         from sweetiechat.errors import ConfigError
 
         raise ConfigError(

@@ -61,8 +61,17 @@ def check(
 
     if (text is None) == (file is None):
         raise UserError("give either a TEXT to check or --file FILE (one message per line)")
+    if adapter is not None and not finetuned:
+        raise UserError(f"--adapter {adapter}: add --finetuned to use it")
+    if finetuned and not semantic:
+        raise UserError("--finetuned needs the semantic layer: leave out --no-semantic")
     tuned: bool | Path = (adapter or True) if finetuned else False
     detector = RiskDetector(semantic="auto" if semantic else False, finetuned=tuned)
+    if finetuned and detector.finetuned is None:
+        raise UserError(
+            "--finetuned needs the semantic layer, which is not installed: "
+            "pip install 'sweetiechat[safety]'"
+        )
     if text is not None:
         result = detector.assess(text, context)
         if as_json:

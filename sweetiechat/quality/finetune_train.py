@@ -101,13 +101,15 @@ def balance_weights(rows: Sequence[TrainRow], negative_share: float = 0.5) -> No
             r.weight *= (target_none if r.category == "none" else target_risk) / total
 
 
-def _batches(rows: Sequence[TrainRow], batch_size: int, rng: random.Random) -> list[list[TrainRow]]:
+def _batches(
+    rows: Sequence[TrainRow], batch_size: int, rng: random.Random, context_turns: int
+) -> list[list[TrainRow]]:
     """Shuffled batches of similar length (less padding), in shuffled order; a batch holds
     rows with context or rows without (they are encoded differently)."""
     out: list[list[TrainRow]] = []
     block = batch_size * 16
     for with_context in (False, True):
-        order = [r for r in rows if bool(format_context(r.context)) == with_context]
+        order = [r for r in rows if bool(format_context(r.context, context_turns)) == with_context]
         rng.shuffle(order)
         for i in range(0, len(order), block):
             chunk = sorted(
@@ -210,7 +212,7 @@ def train_finetuned(
         drop = torch.nn.Dropout(dropout)
         params = [p for p in model.parameters() if p.requires_grad] + list(head.parameters())
         optim = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
-        steps_per_epoch = len(_batches(rows, batch_size, random.Random(0)))
+        steps_per_epoch = len(_batches(rows, batch_size, random.Random(0), context_turns))
         total = (
             steps_per_epoch * epochs
             if max_steps is None
@@ -229,7 +231,7 @@ def train_finetuned(
             for epoch in range(epochs):
                 model.train()
                 head.train()
-                for batch in _batches(rows, batch_size, rng):
+                for batch in _batches(rows, batch_size, rng, context_turns):
                     if step >= total:
                         break
                     pairs = [

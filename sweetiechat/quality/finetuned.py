@@ -48,8 +48,10 @@ _MAX_CHARS = 2000
 
 def format_context(context: Sequence[str], turns: int = 3) -> str:
     """The second segment the classifier reads: the last ``turns`` earlier seeker messages,
-    latest first (so truncation drops the oldest), or ``""`` without context."""
-    recent = [c.strip()[:_MAX_CHARS] for c in list(context)[-turns:] if c and c.strip()]
+    latest first (so truncation drops the oldest), or ``""`` without context (or with
+    ``turns`` 0)."""
+    kept = list(context)[-turns:] if turns > 0 else []
+    recent = [c.strip()[:_MAX_CHARS] for c in kept if c and c.strip()]
     if not recent:
         return ""
     return "earlier: " + " | ".join(reversed(recent))

@@ -497,7 +497,7 @@ def default_detector() -> RiskDetector:
     if _DEFAULT is None:
         _DEFAULT = RiskDetector(
             semantic="auto" if _switch("SWEETIECHAT_SAFETY_SEMANTIC", True) else False,
-            finetuned="auto" if _switch("SWEETIECHAT_SAFETY_FINETUNED", False) else False,
+            finetuned=_switch("SWEETIECHAT_SAFETY_FINETUNED", False),
         )
     return _DEFAULT
 
