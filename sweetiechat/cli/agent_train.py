@@ -53,7 +53,9 @@ def train(
     ),
     resume: Resume = False,
     seeds: int | None = typer.Option(
-        None, "--seeds", help="Train N seeds into OUT/seed-N/ (for mean ± std; default 1)."
+        None,
+        "--seeds",
+        help="Train N seeds (--seed, --seed + 1, ...) into OUT/seed-N/ (mean ± std; default 1).",
     ),
     seed: Seed = None,
     max_steps: MaxSteps = None,

@@ -29,7 +29,7 @@ Resume = Annotated[
 ]
 MaxSteps = Annotated[int | None, typer.Option("--max-steps", help="Stop after N steps.")]
 Seed = Annotated[
-    int | None, typer.Option("--seed", help="Seed (default 42; with --seeds, the first one).")
+    int | None, typer.Option("--seed", help="Random seed (default 42).")
 ]
 LearningRate = Annotated[
     float | None, typer.Option("--lr", help="Peak learning rate (default 3e-5).")
