@@ -6,6 +6,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -93,13 +94,16 @@ def test_a_worker_that_dies_is_retried_and_its_shard_resumes(local_ray, tmp_path
 
     n = 12
     out = tmp_path / "ray.jsonl"
-    first = shard_output(out, Shard(1, 2))
+    outputs = [shard_output(out, Shard(k, 2)) for k in (1, 2)]
     killed: list[int] = []
 
-    def killer() -> None:  # kill a shard worker once shard 1 has written 2 dialogues
+    def written(path: Path) -> int:
+        return path.read_text().count("\n") if path.exists() else 0
+
+    def killer() -> None:  # kill a busy shard worker once every shard has written 2 dialogues
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not killed:
-            if first.exists() and first.read_text().count("\n") >= 2:
+            if all(written(path) >= 2 for path in outputs):
                 for pid in _shard_workers()[:1]:
                     os.kill(pid, signal.SIGKILL)
                     killed.append(pid)
