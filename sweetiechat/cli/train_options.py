@@ -28,9 +28,7 @@ Resume = Annotated[
     bool, typer.Option("--resume", help="Continue the run in --out from its newest checkpoint.")
 ]
 MaxSteps = Annotated[int | None, typer.Option("--max-steps", help="Stop after N steps.")]
-Seed = Annotated[
-    int | None, typer.Option("--seed", help="Random seed (default 42).")
-]
+Seed = Annotated[int | None, typer.Option("--seed", help="Random seed (default 42).")]
 LearningRate = Annotated[
     float | None, typer.Option("--lr", help="Peak learning rate (default 3e-5).")
 ]
