@@ -12,14 +12,15 @@ machine). torch and transformers are imported on first use.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
 from sweetiechat.errors import ConfigError
 
-__all__ = ["DIM", "MiniLM"]
+__all__ = ["DIM", "MiniLM", "mean_pool", "torch_threads"]
 
 #: The embedding size of all-MiniLM-L6-v2.
 DIM = 384
@@ -84,30 +85,22 @@ class MiniLM:
     ) -> np.ndarray:
         import torch
 
-        before = torch.get_num_threads()
-        if self.threads:
-            torch.set_num_threads(self.threads)
         out = []
-        try:
-            with torch.inference_mode():
-                for i in range(0, len(texts), batch_size):
-                    chunk = list(texts[i : i + batch_size])
-                    enc = self._tokenizer(
-                        chunk,
-                        padding=True,
-                        truncation=True,
-                        max_length=self.max_length,
-                        return_tensors="pt",
-                    )
-                    hidden = self._model(**enc).last_hidden_state
-                    mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                    pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-                    pooled = torch.nn.functional.normalize(pooled, dim=-1)
-                    out.append(pooled.float().numpy())
-                    if advance is not None:
-                        advance(len(chunk))
-        finally:
-            torch.set_num_threads(before)
+        with torch_threads(self.threads), torch.inference_mode():
+            for i in range(0, len(texts), batch_size):
+                chunk = list(texts[i : i + batch_size])
+                enc = self._tokenizer(
+                    chunk,
+                    padding=True,
+                    truncation=True,
+                    max_length=self.max_length,
+                    return_tensors="pt",
+                )
+                pooled = mean_pool(self._model(**enc).last_hidden_state, enc["attention_mask"])
+                pooled = torch.nn.functional.normalize(pooled, dim=-1)
+                out.append(pooled.float().numpy())
+                if advance is not None:
+                    advance(len(chunk))
         return np.concatenate(out) if out else np.zeros((0, DIM), dtype=np.float32)
 
     def embed(
@@ -137,3 +130,24 @@ class MiniLM:
         if not texts:
             return np.zeros((0, DIM), dtype=np.float32)
         return np.stack([self._cache[t] if t else zero for t in texts])
+
+
+@contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Run the block with ``threads`` torch threads (``None`` or 0: as they are), restoring
+    the number after. One thread is the fastest for these small encoders on a busy machine."""
+    import torch
+
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def mean_pool(hidden: Any, attention_mask: Any) -> Any:
+    """The mean of ``hidden`` [batch, tokens, dim] over the tokens ``attention_mask`` keeps."""
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from sweetiechat.errors import UserError
+from sweetiechat.quality.embedding import mean_pool, torch_threads
 from sweetiechat.quality.finetuned import (
     FinetunedClassifier,
     _base_path,
@@ -187,12 +188,9 @@ def train_finetuned(
         "categories": list(CATEGORIES),
     }
     path = _base_path(config)
-    before = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
     torch.manual_seed(seed)
     rng = random.Random(seed)
-    try:
+    with torch_threads(threads):
         tokenizer = AutoTokenizer.from_pretrained(path)
         encoder = AutoModel.from_pretrained(path)
         n_layers = int(encoder.config.num_hidden_layers)
@@ -239,9 +237,7 @@ def train_finetuned(
                         for r in batch
                     ]
                     enc = encode_pairs(tokenizer, pairs, max_length)
-                    hidden_state = model(**enc).last_hidden_state
-                    mask = enc["attention_mask"].unsqueeze(-1).to(hidden_state.dtype)
-                    pooled = (hidden_state * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                    pooled = mean_pool(model(**enc).last_hidden_state, enc["attention_mask"])
                     logits = head(drop(pooled))
                     y = torch.tensor([index[r.category] for r in batch])
                     w = torch.tensor([r.weight for r in batch], dtype=torch.float32)
@@ -261,8 +257,6 @@ def train_finetuned(
                     break
         assert classifier is not None
         return classifier
-    finally:
-        torch.set_num_threads(before)
 
 
 def _extract(

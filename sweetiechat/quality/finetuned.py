@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from sweetiechat.errors import ConfigError
+from sweetiechat.quality.embedding import mean_pool, torch_threads
 
 __all__ = [
     "FINETUNED_FILE",
@@ -226,27 +227,19 @@ class FinetunedClassifier:
     def _encode(self, pairs: Sequence[tuple[str, str]], batch_size: int = 32) -> np.ndarray:
         import torch
 
-        before = torch.get_num_threads()
-        if self.threads:
-            torch.set_num_threads(self.threads)
         out = []
-        try:
-            with torch.inference_mode():
-                for i in range(0, len(pairs), batch_size):
-                    chunk = pairs[i : i + batch_size]
-                    probs = np.zeros((len(chunk), len(self.categories)), dtype=np.float32)
-                    for with_context in (False, True):
-                        idx = [j for j, p in enumerate(chunk) if bool(p[1]) == with_context]
-                        if not idx:
-                            continue
-                        enc = encode_pairs(
-                            self._tokenizer, [chunk[j] for j in idx], self.max_length
-                        )
-                        logits = classify(self._model, self._head[0], self._head[1], enc)
-                        probs[idx] = torch.softmax(logits.float(), dim=-1).numpy()
-                    out.append(probs)
-        finally:
-            torch.set_num_threads(before)
+        with torch_threads(self.threads), torch.inference_mode():
+            for i in range(0, len(pairs), batch_size):
+                chunk = pairs[i : i + batch_size]
+                probs = np.zeros((len(chunk), len(self.categories)), dtype=np.float32)
+                for with_context in (False, True):
+                    idx = [j for j, p in enumerate(chunk) if bool(p[1]) == with_context]
+                    if not idx:
+                        continue
+                    enc = encode_pairs(self._tokenizer, [chunk[j] for j in idx], self.max_length)
+                    logits = classify(self._model, self._head[0], self._head[1], enc)
+                    probs[idx] = torch.softmax(logits.float(), dim=-1).numpy()
+                out.append(probs)
         return np.concatenate(out)
 
     # -- files -----------------------------------------------------------------------------
@@ -301,9 +294,7 @@ def classify(model: Any, weight: Any, bias: Any, enc: Any) -> Any:
     (and its context's)."""
     import torch
 
-    hidden = model(**enc).last_hidden_state
-    mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-    pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+    pooled = mean_pool(model(**enc).last_hidden_state, enc["attention_mask"])
     return torch.nn.functional.linear(pooled, weight, bias)
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from sweetiechat.errors import ConfigError
+from sweetiechat.quality.embedding import mean_pool, torch_threads
 from sweetiechat.quality.prototypes import PROTOTYPES
 
 __all__ = ["CATEGORIES", "SemanticLayer", "semantic_available", "spell_out", "split_units"]
@@ -203,16 +204,8 @@ class SemanticLayer:
         self._proto = {c: self._encode(s) for c, s in self.prototypes.items()}
 
     def _encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
-        import torch
-
-        out = []
-        before = torch.get_num_threads()
-        if self.threads:
-            torch.set_num_threads(self.threads)
-        try:
+        with torch_threads(self.threads):
             out = self._batches(texts, batch_size)
-        finally:
-            torch.set_num_threads(before)
         return np.concatenate(out) if out else np.zeros((0, 384), dtype=np.float32)
 
     def _batches(self, texts: Sequence[str], batch_size: int) -> list[np.ndarray]:
@@ -228,9 +221,7 @@ class SemanticLayer:
                     max_length=96,
                     return_tensors="pt",
                 )
-                hidden = self._model(**enc).last_hidden_state
-                mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                pooled = mean_pool(self._model(**enc).last_hidden_state, enc["attention_mask"])
                 pooled = torch.nn.functional.normalize(pooled, dim=-1)
                 out.append(pooled.float().numpy())
         return out
