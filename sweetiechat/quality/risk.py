@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 import numpy as np
 
@@ -182,12 +182,7 @@ class RiskDetector:
         if self.semantic is not None and head is not None and head is not False:
             from sweetiechat.quality.head import RiskHead, load_head, shipped_head_exists
 
-            if isinstance(head, RiskHead):
-                self.head = head
-            elif head == "auto":
-                self.head = load_head() if shipped_head_exists() else None
-            else:
-                self.head = load_head(None if head is True else head)
+            self.head = _load_layer(head, RiskHead, load_head, shipped_head_exists)
         self.finetuned: FinetunedClassifier | None = None
         if self.semantic is not None and finetuned is not None and finetuned is not False:
             from sweetiechat.quality.finetuned import (
@@ -196,12 +191,9 @@ class RiskDetector:
                 shipped_finetuned_exists,
             )
 
-            if isinstance(finetuned, FinetunedClassifier):
-                self.finetuned = finetuned
-            elif finetuned == "auto":
-                self.finetuned = load_finetuned() if shipped_finetuned_exists() else None
-            else:
-                self.finetuned = load_finetuned(None if finetuned is True else finetuned)
+            self.finetuned = _load_layer(
+                finetuned, FinetunedClassifier, load_finetuned, shipped_finetuned_exists
+            )
         if (
             head == "auto"
             and self.finetuned is not None
@@ -481,6 +473,21 @@ class RiskDetector:
     def dialogue_risk(self, turns: Sequence[Turn]) -> RiskAssessment:
         """The first risky seeker turn's assessment, else a no-risk one."""
         return next((a for a in self.assess_turns(turns) if a.risk), _NONE)
+
+
+_L = TypeVar("_L")
+
+
+def _load_layer(
+    value: Any, kind: type[_L], load: Callable[[Any], _L], shipped: Callable[[], bool]
+) -> _L | None:
+    """A trained layer from a detector argument: an instance as it is; ``"auto"`` the
+    shipped one when the package has it; ``True`` the shipped one; else a file to load."""
+    if isinstance(value, kind):
+        return value
+    if value == "auto":
+        return load(None) if shipped() else None
+    return load(None if value is True else value)
 
 
 _DEFAULT: RiskDetector | None = None
