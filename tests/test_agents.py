@@ -63,7 +63,28 @@ def test_supporter_gets_strategy_definition_and_records_it():
     turn = SupporterAgent(backend).respond(dialogue(1), "reflection of feelings")
     assert turn.strategy is Strategy.REFLECTION
     assert turn.text == "What wears you out the most? Tell me."
-    assert Strategy.REFLECTION.definition in backend.calls[0][0][1]
+    system, user = backend.calls[0][0][1], backend.calls[0][1][1]
+    # The turn's strategy comes after the conversation, so that everything before it (system
+    # prompt, example, history) is the same prompt start as the previous supporter turn's and
+    # a local model reuses its keys/values instead of prefilling it again.
+    assert Strategy.REFLECTION.definition not in system
+    assert user.index(Strategy.REFLECTION.definition) > user.index(dialogue(1).turns[-1].text)
+
+
+def test_consecutive_prompts_of_a_role_start_alike_up_to_the_new_lines():
+    """A role's next prompt repeats its previous one up to the new utterances, so a local
+    model's prefix cache reuses it (the supporter's per-turn strategy comes last)."""
+    for agent_type, args in ((SupporterAgent, ("Question",)), (SeekerAgent, ())):
+        backend = fake("Okay.")
+        agent = agent_type(backend)
+        first_dialogue, next_dialogue = dialogue(1 if args else 2), dialogue(3 if args else 4)
+        agent.respond(first_dialogue, *args)
+        agent.respond(next_dialogue, *(("Affirmation and Reassurance",) if args else ()))
+        (s1, u1), (s2, u2) = ([m[1] for m in call] for call in backend.calls)
+        assert s1 == s2
+        same = next((i for i, (a, b) in enumerate(zip(u1, u2, strict=False)) if a != b), len(u1))
+        shared = u1[:same]
+        assert first_dialogue.turns[-1].text in shared
 
 
 def test_supporter_safety_instruction_on_crisis():
