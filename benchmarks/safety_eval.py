@@ -9,11 +9,14 @@ Also measures the false-alarm side on real, ordinary emotional-support text: the
 ESConv seeker turns flagged (``valid``, used for tuning, and ``test``), each read in context
 (with the seeker's earlier turns), as the generator reads them.
 
-``--blind`` evaluates the blind set ``benchmarks/data/crisis_blind.jsonl`` and nothing else,
-and writes its table under the ``<!-- blind-results -->`` mark of docs/safety.md. Without the
-flag the blind set is never read.
+``--blind`` evaluates a blind set and nothing else, and writes its table under its own mark
+in docs/safety.md: ``--blind-file`` names the set (default ``benchmarks/data/crisis_blind.jsonl``,
+blind set v1, mark ``<!-- blind-results -->``; ``crisis_blind2.jsonl`` writes under
+``<!-- blind2-results -->``, and so on: the mark comes from the file name). Without ``--blind``
+no blind set is ever read. Blind set v1 was scored once and is training data now.
 
-    python benchmarks/safety_eval.py [--repeats 3] [--no-write] [--esconv-dir DIR] [--blind]
+    python benchmarks/safety_eval.py [--repeats 3] [--no-write] [--esconv-dir DIR]
+    python benchmarks/safety_eval.py --blind [--blind-file benchmarks/data/crisis_blind2.jsonl]
 """
 
 from __future__ import annotations
@@ -89,9 +92,42 @@ def load() -> list[dict]:
     ]
 
 
-def load_blind() -> list[dict]:
-    """The blind set's rows, each given split ``blind`` (only with ``--blind``)."""
-    rows = [json.loads(line) for line in BLIND.read_text().splitlines() if line.strip()]
+def blind_mark(path: Path) -> str:
+    """The docs/safety.md mark a blind set's table goes under: ``<!-- blind-results -->`` for
+    ``crisis_blind.jsonl``, ``<!-- blind2-results -->`` for ``crisis_blind2.jsonl``."""
+    name = re.sub(r"[^a-z0-9]+", "-", path.stem.lower().removeprefix("crisis_")).strip("-")
+    return f"<!-- {name or 'blind'}-results -->"
+
+
+def load_blind(path: Path | None = None) -> list[dict]:
+    """A blind set's rows, each given split ``blind`` (only with ``--blind``).
+
+    Raises:
+        SystemExit: naming the file and line, when it is missing or a line is not a JSON
+            object with ``text`` and ``category``.
+    """
+    path = BLIND if path is None else path
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SystemExit(f"{path}: cannot read the blind set ({exc})") from exc
+    rows = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise SystemExit(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
+        if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+            raise SystemExit(f"{path}:{number}: each line needs a 'text' string")
+        if row.get("category") not in [*CATEGORIES, "none"]:
+            raise SystemExit(
+                f"{path}:{number}: 'category' must be one of {', '.join([*CATEGORIES, 'none'])}"
+            )
+        rows.append(row)
+    if not rows:
+        raise SystemExit(f"{path}: no messages in the blind set")
     for r in rows:
         r["split"] = "blind"
         r.setdefault("context", [])
@@ -327,12 +363,13 @@ def report(rows: list[dict], repeats: int, esconv: Path | None = None) -> tuple[
     return "\n".join(lines), results
 
 
-def blind_report() -> str:
-    """The blind set's tables (only with ``--blind``)."""
-    rows = load_blind()
+def blind_report(path: Path | None = None) -> str:
+    """A blind set's tables (only with ``--blind``)."""
+    path = BLIND if path is None else path
+    rows = load_blind(path)
     pos = sum(r["category"] != "none" for r in rows)
     lines = [
-        f"Blind set `crisis_blind.jsonl`: {len(rows)} messages ({pos} risk), scored once. "
+        f"Blind set `{path.name}`: {len(rows)} messages ({pos} risk), scored once. "
         f"Machine: {machine()}.",
         "",
     ]
@@ -364,16 +401,19 @@ def plot(results: dict, path: Path) -> None:
     fig.savefig(path, dpi=120)
 
 
-def write_blind(markdown: str) -> None:
-    """Put the blind table under the mark in docs/safety.md (replacing an earlier one)."""
+def write_blind(markdown: str, mark: str = BLIND_MARK) -> None:
+    """Put a blind table under its mark in docs/safety.md (replacing an earlier one under the
+    same mark, leaving the other blind sets' tables alone); written atomically."""
     text = DOC.read_text()
-    end = "<!-- /blind-results -->"
-    if BLIND_MARK not in text:
-        raise SystemExit(f"{DOC}: no {BLIND_MARK} mark to write the blind results under")
-    before, _, after = text.partition(BLIND_MARK)
+    end = mark.replace("<!-- ", "<!-- /", 1)
+    if mark not in text:
+        raise SystemExit(f"{DOC}: no {mark} mark to write the blind results under")
+    before, _, after = text.partition(mark)
     if end in after:
         after = after.split(end, 1)[1]
-    DOC.write_text(f"{before}{BLIND_MARK}\n{markdown.strip()}\n{end}{after}")
+    tmp = DOC.with_name(DOC.name + ".tmp")
+    tmp.write_text(f"{before}{mark}\n{markdown.strip()}\n{end}{after}")
+    tmp.replace(DOC)
 
 
 def main() -> None:
@@ -390,15 +430,29 @@ def main() -> None:
     parser.add_argument(
         "--blind",
         action="store_true",
-        help="evaluate the blind set crisis_blind.jsonl only (once, at the end)",
+        help="evaluate a blind set only (once, at the end): --blind-file, by default "
+        "crisis_blind.jsonl (blind set v1)",
+    )
+    parser.add_argument(
+        "--blind-file",
+        type=Path,
+        help="the blind set --blind scores (default: benchmarks/data/crisis_blind.jsonl); its "
+        "table goes under its own mark in docs/safety.md (crisis_blind2.jsonl: "
+        "<!-- blind2-results -->)",
     )
     args = parser.parse_args()
+    if args.blind_file is not None and not args.blind:
+        parser.error("--blind-file needs --blind")
     if args.blind:
-        markdown = blind_report()
+        path = BLIND if args.blind_file is None else args.blind_file
+        mark = blind_mark(path)
+        if not args.no_write and mark not in DOC.read_text():
+            raise SystemExit(f"{DOC}: no {mark} mark to write the results of {path.name} under")
+        markdown = blind_report(path)
         print(markdown)
         if not args.no_write:
-            write_blind(markdown)
-            print(f"wrote the blind results into {DOC}")
+            write_blind(markdown, mark)
+            print(f"wrote the results of {path.name} into {DOC} under {mark}")
         return
     rows = load()
     markdown, results = report(rows, args.repeats, args.esconv_dir)

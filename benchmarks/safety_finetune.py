@@ -7,6 +7,8 @@ Training material (never an evaluation set):
   ``crisis_train_neg.jsonl`` (hard negatives) and ``crisis_train_everyday.jsonl`` (everyday
   negatives: shifts, chores, small kitchen and sport accidents, short answers and numbers,
   "end/finish/over/leave" in ordinary senses), with their ``context`` where they have one;
+- the blind set v1, ``crisis_blind.jsonl`` (scored once, then read row by row: training data
+  now, no longer held-out);
 - the prototype sentences of ``sweetiechat/quality/prototypes.py``;
 - ordinary ESConv seeker turns (``train`` split) as negatives, each with the seeker's earlier
   turns as context, leaving out any turn whose text or context a precise pattern flags;
@@ -14,9 +16,8 @@ Training material (never an evaluation set):
   an ordinary context does not teach "no risk").
 
 Training rows closer than cosine 0.9 (frozen MiniLM embeddings) to any message of
-``crisis_eval.jsonl`` (both halves), ``crisis_fresh.jsonl`` or the blind set
-``crisis_blind.jsonl`` are dropped. The blind set is read by this script only to embed its
-messages for that drop: only the number of dropped rows is printed, never a row.
+``crisis_eval.jsonl`` (both halves) or ``crisis_fresh.jsonl`` are dropped. The blind set v2
+(``crisis_blind2.jsonl``) is never read by this script.
 
 The threshold, the gates and whether the older logistic head stays on are chosen on
 development data only: the development half of ``crisis_eval.jsonl``, ``crisis_fresh.jsonl``
@@ -56,7 +57,10 @@ TRAIN_FILES = (
     "crisis_train_risk.jsonl",
     "crisis_train_neg.jsonl",
     "crisis_train_everyday.jsonl",
+    "crisis_blind.jsonl",  # blind set v1: burned after its one scoring, training data now
 )
+#: Evaluation sets: training rows near one of their messages are dropped.
+EVAL_FILES = ("crisis_eval.jsonl", "crisis_fresh.jsonl")
 
 
 def esconv_turns(split: str, dialogues: int | None, seed: int) -> list[list[str]]:
@@ -96,10 +100,9 @@ def build_rows(n_esconv: int, augment: float, seed: int) -> list[TrainRow]:
 
 
 def drop_near(rows: list[TrainRow], layer: SemanticLayer) -> tuple[list[TrainRow], dict]:
-    """Rows at least cosine 0.9 from every evaluation message (the blind set included,
-    by embedding only); the counts."""
+    """Rows at least cosine 0.9 from every evaluation message; the counts."""
     seen: dict[str, list[str]] = {}
-    for name in ("crisis_eval.jsonl", "crisis_fresh.jsonl", "crisis_blind.jsonl"):
+    for name in EVAL_FILES:
         path = DATA / name
         if path.is_file():
             texts = []
@@ -202,7 +205,7 @@ def main() -> None:
     rows = build_rows(args.esconv_train, args.augment, args.seed)
     rows, drops = drop_near(rows, layer)
     for r in rows:  # the written hard negatives weigh more than ordinary ESConv turns
-        if r.category == "none" and r.source.startswith("crisis_train"):
+        if r.category == "none" and r.source.startswith(("crisis_train", "crisis_blind")):
             r.weight = args.hard_negative_weight
     balance_weights(rows, args.negative_share)
     sources: dict[str, int] = {}
@@ -254,6 +257,7 @@ def main() -> None:
                 "negative_share": args.negative_share,
                 "hard_negative_weight": args.hard_negative_weight,
                 "esconv_train": args.esconv_train,
+                "sources": sources,
                 **drops,
             },
         )

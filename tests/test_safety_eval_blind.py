@@ -55,3 +55,69 @@ def test_blind_writes_its_table_under_the_mark_once(safety_eval, monkeypatch):
     assert (
         text.index("<!-- blind-results -->") < text.index("| patterns |") < text.index("## Limits")
     )
+
+
+def _patterns_only(safety_eval, monkeypatch):
+    monkeypatch.setattr(safety_eval, "SemanticLayer", lambda: None)
+    monkeypatch.setattr(
+        safety_eval,
+        "methods",
+        lambda semantic: {
+            "patterns": lambda rows: [("cutting" in r["text"], "self_harm") for r in rows]
+        },
+    )
+
+
+def test_blind_file_writes_a_second_set_under_its_own_mark(safety_eval, monkeypatch, tmp_path):
+    _patterns_only(safety_eval, monkeypatch)
+    second = tmp_path / "crisis_blind2.jsonl"
+    rows = [
+        {"text": "I've been cutting myself again.", "category": "self_harm"},
+        {"text": "I want to die.", "category": "suicidal_ideation"},
+        {"text": "My phone is dead.", "category": "none"},
+    ]
+    second.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    doc = safety_eval.DOC
+    doc.write_text(
+        "# Safety\n\n<!-- blind-results -->\n<!-- /blind-results -->\n\n### Blind set v2\n\n"
+        "<!-- blind2-results -->\n<!-- /blind2-results -->\n\n## Limits\n"
+    )
+    monkeypatch.setattr(sys, "argv", ["safety_eval.py", "--blind"])
+    safety_eval.main()  # v1 (the stand-in) first
+    monkeypatch.setattr(sys, "argv", ["safety_eval.py", "--blind", "--blind-file", str(second)])
+    safety_eval.main()
+    safety_eval.main()  # a second run replaces its own table only
+    text = doc.read_text()
+    v1 = text[text.index("<!-- blind-results -->") : text.index("<!-- /blind-results -->")]
+    v2 = text[text.index("<!-- blind2-results -->") : text.index("<!-- /blind2-results -->")]
+    assert "`blind.jsonl`: 2 messages (1 risk)" in v1
+    assert "| patterns | 1.000 | 1.000 | 0 / 0 |" in v1
+    assert "`crisis_blind2.jsonl`: 3 messages (2 risk)" in v2
+    assert "| patterns | 1.000 | 0.500 | 0 / 1 |" in v2
+    assert text.count("<!-- blind2-results -->") == 1 and text.count("| patterns | 1.000 |") == 2
+    assert text.index("### Blind set v2") < text.index("<!-- blind2-results -->")
+    assert text.rstrip().endswith("## Limits")
+
+
+def test_blind_file_needs_its_mark_and_blind(safety_eval, monkeypatch, tmp_path, capsys):
+    _patterns_only(safety_eval, monkeypatch)
+    third = tmp_path / "crisis_blind3.jsonl"
+    third.write_text(json.dumps({"text": "hi", "category": "none"}) + "\n")
+    before = safety_eval.DOC.read_text()
+    monkeypatch.setattr(sys, "argv", ["safety_eval.py", "--blind", "--blind-file", str(third)])
+    with pytest.raises(SystemExit, match="no <!-- blind3-results --> mark"):
+        safety_eval.main()
+    assert safety_eval.DOC.read_text() == before  # nothing scored, nothing written
+    monkeypatch.setattr(sys, "argv", ["safety_eval.py", "--blind-file", str(third)])
+    with pytest.raises(SystemExit):
+        safety_eval.main()
+    assert "--blind-file needs --blind" in capsys.readouterr().err
+
+
+def test_a_bad_blind_file_is_named_with_its_line(safety_eval, tmp_path):
+    bad = tmp_path / "crisis_blind2.jsonl"
+    bad.write_text('{"text": "ok", "category": "none"}\n{"text": "x", "category": "sad"}\n')
+    with pytest.raises(SystemExit, match=r"crisis_blind2.jsonl:2: 'category' must be one of"):
+        safety_eval.load_blind(bad)
+    with pytest.raises(SystemExit, match="cannot read the blind set"):
+        safety_eval.load_blind(tmp_path / "missing.jsonl")
