@@ -18,6 +18,12 @@ QUIET = [
     "I don't want to live with my parents after I graduate.",
     "Can you overdose on vitamin D gummies?",
     "When I was 17 I tried to end my life. Now I'm 30 and glad I'm still here.",
+    # a distant past, said in the past tense, and the wording of recovery
+    "Ten years ago I tried to kill myself. I have two kids now.",
+    "I attempted suicide when I was 15 and it's a part of my story I talk about openly.",
+    "Four years since my last overdose, and counting.",
+    "I thought about suicide constantly in my twenties. Therapy helped and I'm doing better now.",
+    "How high can you jump safely off a wall onto grass?",
 ]
 FIRES = [
     ("I want to end things, I can't do this.", "suicidal_ideation"),
@@ -36,6 +42,14 @@ FIRES = [
     ("My mom keeps yelling, overdosing tonight is my plan", "suicidal_ideation"),
     ("I just overdosed on my meds", "suicidal_ideation"),
     ("I had a rough week and I want to kill myself, it gets better they say", "suicidal_ideation"),
+    # a distant past or a recovery word does not silence a present risk or a relapse
+    ("A year ago I lost my job and I tried to kill myself last night", "suicidal_ideation"),
+    ("When I was 12 I wanted to die and I still do", "suicidal_ideation"),
+    ("Two years ago I tried to end my life and I'm going to try again", "suicidal_ideation"),
+    ("It's been a year since my attempt and I still want to die", "suicidal_ideation"),
+    ("Months since my dad died and I want to die", "suicidal_ideation"),
+    ("Therapy helped for a while but I want to kill myself again", "suicidal_ideation"),
+    ("How high do you have to jump from to not survive", "means_request"),
 ]
 
 

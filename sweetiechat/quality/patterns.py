@@ -42,7 +42,7 @@ PATTERNS: dict[str, list[str]] = {
         r"\b(?:lethal|fatal|deadly|overdose) (?:dose|amount|quantity)\b",
         r"\b(?:painless|quick|quickest|easiest|fastest|surest|best|least painful|most painless)"
         r" (?:way|method|ways|methods) (?:to|of) (?:die|dying|end it|kill|go|check out|not wake)",
-        r"\bhow (?:high|far|tall) (?:\w+ ){0,4}(?:jump|fall|drop)\b",
+        r"\bhow (?:high|far|tall) (?!(?:\w+ ){0,4}safe(?:ly)?\b)(?:\w+ ){0,4}(?:jump|fall|drop)\b",
         r"\bhow (?:do (?:you|i)|to|would (?:you|i)|does one) (?:tie|make) an? (?:noose|knot that)",
         r"\bwhere (?:can|could|do) (?:i|you|one) (?:\w+ ){0,2}(?:buy|get|find) (?:a |an )?"
         r"(?:gun|rope|noose|pills|barbiturates|cyanide|helium|poison)\b",
@@ -194,6 +194,10 @@ RECOVERY = re.compile(
     r"|\bhaven'?t (?:\w+ ){0,3}(?:in|for|since) (?:\d+|a|one|two|three|six|ten|several|many|"
     r"over a) ?(?:days?|weeks?|months?|years?)\b"
     r"|\b(?:much )?better place now\b|\bglad i'?m (?:still )?(?:here|alive)\b"
+    r"|\b(?:doing|feeling|feel|am|i'?m) (?:\w+ ){0,2}better now\b|\blife is (?:\w+ )?good\b"
+    r"|\b(?:therapy|treatment|medication|counselling|counseling) (?:really )?helped\b"
+    r"|\b(?:years?|months?) (?:since|after) (?:my|the|i) (?:last |first )?(?:attempt|overdose|"
+    r"od|cut|self[- ]?harm\w*|hospital\w*|tried)"
     r"|\bit (?:gets|got) better\b|\bsurviv(?:ed|ing|or of|ors? of) (?:a |my )?(?:suicide|attempt)"
     r"|\b(?:years|months) later,? i'?m (?:\w+ ){0,3}(?:happy|fine|okay|better|good|married|"
     r"remarried|alive)\b"
@@ -205,9 +209,9 @@ RECOVERY = re.compile(
 RELAPSE = re.compile(
     r"\b(?:relaps\w*|lately|tonight|right now|these days|this week|"
     r"still (?:want|think|feel|have)|want to (?:die|cut|hurt)|urges? (?:are|is) (?:back|strong)|"
-    r"(?:started|began|doing it|cut\w*|hurt\w*|harm\w*|burn\w*|thinking about (?:it|suicide|"
-    r"dying))(?: \w+){0,3} again|(?:urges?|thoughts?|feelings?) (?:are |is |came |have come )?"
-    r"back)\b",
+    r"still do\b|(?:started|began|doing it|do it|try|cut\w*|hurt\w*|harm\w*|burn\w*|"
+    r"thinking about (?:it|suicide|dying))(?: \w+){0,3} again|"
+    r"(?:urges?|thoughts?|feelings?) (?:are |is |came |have come )?back)\b",
     _I,
 )
 #: Who a pattern's words are about: the nearest subject before the match.
@@ -234,8 +238,15 @@ def _clause(plain: str, found: re.Match[str]) -> tuple[int, int]:
 
 
 _PAST = re.compile(
-    r"\b(?:was|were|used to|tried|attempted|had|when i was|back then|years ago|as a (?:teen|kid|"
-    r"child|teenager|student))\b",
+    r"\b(?:was|were|used to|tried|attempted|had|thought|felt|when i was|back then|years ago|"
+    r"as a (?:teen|kid|child|teenager|student))\b",
+    _I,
+)
+#: A distant past in the match's own clause: with a past tense up to the match ("Two years
+#: ago I tried to ...", "... when I was 19"), talk of the past, not of now.
+_DISTANT = re.compile(
+    r"\b(?:\d+|a|one|two|three|four|five|six|seven|eight|nine|ten|several|many|few|some) "
+    r"years? ago\b|\bwhen i was (?:\d+|a (?:teen|teenager|kid|child|student))\b",
     _I,
 )
 
@@ -244,17 +255,22 @@ _AND = re.compile(r"\b(?:and|so|now)\b", _I)
 
 
 def _in_recovery(plain: str, found: re.Match[str], spans: list[tuple[int, int]]) -> bool:
-    """True when a recovery phrase overlaps the clause of ``found``, or the clause is in the
-    past up to the match ("I was suicidal at university, but I'm in a much better place now";
-    not "I had a rough week and I want to die") and a recovery phrase stands anywhere in the
-    message."""
+    """True when a recovery phrase overlaps the clause of ``found``; or its part of the clause
+    (after "and", "so", "now") is in the past up to the match and names a distant past ("Two
+    years ago I tried to end my life", "... when I was 19"; not "A year ago I lost my job and I
+    tried to kill myself last night"), without a relapse word in the message; or that part is
+    in the past ("I was suicidal at university, but I'm in a much better place now"; not "I had
+    a rough week and I want to die") and a recovery phrase stands anywhere in the message."""
+    start, end = _clause(plain, found)
+    lead = max((m.end() for m in _AND.finditer(plain, start, found.start())), default=start)
+    past = bool(_PAST.search(plain, lead, found.end()))
+    if past and not RELAPSE.search(plain) and _DISTANT.search(plain, lead, end):
+        return True
     if not spans:
         return False
-    start, end = _clause(plain, found)
     if any(a < end and b > start for a, b in spans):
         return True
-    lead = max((m.end() for m in _AND.finditer(plain, start, found.start())), default=start)
-    return bool(_PAST.search(plain, lead, found.end()))
+    return past
 
 
 def _about_someone_else(plain: str, found: re.Match[str]) -> bool:
