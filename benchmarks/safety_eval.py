@@ -43,6 +43,9 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "benchmarks" / "data" / "crisis_eval.jsonl"
 FRESH = ROOT / "benchmarks" / "data" / "crisis_fresh.jsonl"
 BLIND = ROOT / "benchmarks" / "data" / "crisis_blind.jsonl"
+#: Everyday sentences with a risk-looking word, written apart from every training file (a
+#: check of single-word shortcuts; never trained or tuned on).
+EVERYDAY = ROOT / "benchmarks" / "data" / "crisis_everyday_check.jsonl"
 SPLITS = ("dev", "heldout", "fresh")
 SPLIT_NAMES = {
     "dev": "dev",
@@ -253,6 +256,29 @@ def esconv_flags(path: Path, det: RiskDetector) -> dict[str, Any]:
     }
 
 
+def everyday_table(semantic: SemanticLayer) -> list[str]:
+    """How many of the everyday check sentences each detector flags (alone, no context)."""
+    texts = [json.loads(line)["text"] for line in EVERYDAY.read_text().splitlines() if line]
+    lines = [
+        f"Everyday check: {len(texts)} ordinary sentences with a risk-looking word (a burn, a "
+        "cut, an end, leaving, pills, a bridge), written apart from every training file and "
+        "never tuned on, each read alone:",
+        "",
+        "| detector | flagged | which |",
+        "|---|---|---|",
+    ]
+    for name, det in (
+        ("default (shipped)", RiskDetector(semantic=semantic)),
+        ("with fine-tuned (opt-in)", RiskDetector(semantic=semantic, finetuned=True)),
+    ):
+        out = det.assess_many(texts, [[] for _ in texts])
+        hits = [
+            f'"{t}" ({a.layer} {a.score:.2f})' for t, a in zip(texts, out, strict=True) if a.risk
+        ]
+        lines.append(f"| {name} | {len(hits)} of {len(texts)} | {'; '.join(hits) or '-'} |")
+    return lines
+
+
 def fmt(values: list[float]) -> str:
     """Median (min-max)."""
     return f"{statistics.median(values):,.0f} ({min(values):,.0f}-{max(values):,.0f})"
@@ -328,6 +354,8 @@ def report(rows: list[dict], repeats: int, esconv: Path | None = None) -> tuple[
         f"{statistics.median(sp['full_cpu_ms']):.1f} |",
         f"| with the fine-tuned layer, one call per message (`assess`) | {fmt(sp['batch1'])} | - |",
     ]
+    if EVERYDAY.is_file():
+        lines += ["", *everyday_table(semantic)]
     if esconv is not None and esconv.is_dir():
         lines += [
             "",

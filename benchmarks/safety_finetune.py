@@ -16,7 +16,8 @@ Training material (never an evaluation set):
   an ordinary context does not teach "no risk").
 
 Training rows closer than cosine 0.9 (frozen MiniLM embeddings) to any message of
-``crisis_eval.jsonl`` (both halves) or ``crisis_fresh.jsonl`` are dropped. The blind set v2
+``crisis_eval.jsonl`` (both halves), ``crisis_fresh.jsonl`` or the everyday check sentences
+``crisis_everyday_check.jsonl`` (never trained or tuned on) are dropped. The blind set v2
 (``crisis_blind2.jsonl``) is never read by this script.
 
 The threshold, the gates and whether the older logistic head stays on are chosen on
@@ -60,7 +61,7 @@ TRAIN_FILES = (
     "crisis_blind.jsonl",  # blind set v1: burned after its one scoring, training data now
 )
 #: Evaluation sets: training rows near one of their messages are dropped.
-EVAL_FILES = ("crisis_eval.jsonl", "crisis_fresh.jsonl")
+EVAL_FILES = ("crisis_eval.jsonl", "crisis_fresh.jsonl", "crisis_everyday_check.jsonl")
 
 
 def esconv_turns(split: str, dialogues: int | None, seed: int) -> list[list[str]]:
