@@ -3,7 +3,10 @@
 Requests join the running batch between decoding steps and leave it as soon as they finish
 (end of text, a stop string, or their token limit), so a short answer never waits for a long
 one and a new request never waits for a whole batch to end. Each request is prefilled on its
-own (no padding waste in the prompt, where most of the compute goes), starting from the
+own (no padding waste in the prompt, where most of the compute goes), in a prefill thread
+beside the decoding one when torch has two threads or more to split
+(:mod:`sweetiechat.backends.threads`), so a new prompt does not stop the rows that are
+decoding; it starts from the
 longest start of an earlier prompt found in the model's prefix cache
 (:mod:`sweetiechat.backends.prefix`), and its key/value cache is then written, left-padded,
 into the batch's preallocated buffers (:mod:`sweetiechat.backends.batch_cache`); the
@@ -20,13 +23,18 @@ Torch is imported inside functions (this module is imported by ``backends.local`
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import queue
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sweetiechat.backends.batch_cache import BatchCache
 from sweetiechat.backends.prefix import forward_options, prefill
+from sweetiechat.backends.threads import overlap_default, use_worker_threads
 
 if TYPE_CHECKING:
     from sweetiechat.backends.local import LoadedLM
@@ -35,6 +43,8 @@ if TYPE_CHECKING:
 __all__ = ["Batcher", "GenRequest", "Sampling"]
 
 TOP_K = 50
+IDLE_EXIT_S = 5.0
+"""The prefill thread ends after this long without a request (a new one starts on demand)."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +83,19 @@ class _Row:
     position: int
 
 
+@dataclass
+class _Prefilled:
+    """A request whose prompt has run, waiting to join the batch."""
+
+    request: GenRequest
+    row: _Row | None = None
+    """None when the request finished with its first token."""
+    keys: list[Any] = field(default_factory=list)
+    values: list[Any] = field(default_factory=list)
+    seen: Any = None
+    error: BaseException | None = None
+
+
 class Batcher:
     """The running batch of one model. Not thread-safe: one thread calls :meth:`step` at a
     time (the async :meth:`serve` loop, or :meth:`run` for a synchronous call).
@@ -81,6 +104,10 @@ class Batcher:
         lm: the loaded model, tokenizer and lock (held during each step's forward passes).
         max_batch_size: the most rows decoded together; further requests wait to join.
         seed: seed of the sampling generator.
+        prefix_cache: where prompts find an earlier prompt's keys/values (default: the
+            model's shared cache; False or None: no reuse).
+        overlap_prefill: prefill new prompts in a thread beside the decoding (default: when
+            torch has two threads or more, and the batch has room for more than one row).
     """
 
     def __init__(
@@ -90,6 +117,7 @@ class Batcher:
         max_batch_size: int = 16,
         seed: int = 0,
         prefix_cache: PrefixCache | bool | None = True,
+        overlap_prefill: bool | None = None,
     ) -> None:
         import torch
 
@@ -107,6 +135,20 @@ class Batcher:
         self.seen: Any = None
         """``[rows, vocab]``: the tokens each row has seen (for the repetition penalty)."""
         self.generator = torch.Generator().manual_seed(seed)
+        self.prefill_generator = torch.Generator().manual_seed(seed + 1)
+        """Picks each request's first token in the prefill thread (generators are not
+        thread-safe)."""
+        self.overlap = (
+            max_batch_size > 1 and overlap_default() if overlap_prefill is None else overlap_prefill
+        )
+        """True: prompts are prefilled in a thread of their own, beside the decoding."""
+        self._inbox: queue.SimpleQueue[GenRequest] = queue.SimpleQueue()
+        self._ready: deque[_Prefilled] = deque()
+        self._ready_event = threading.Event()
+        self._state = threading.Lock()
+        self._pending = 0
+        """Requests handed to the prefill thread and not yet in ``_ready``."""
+        self._worker: threading.Thread | None = None
         tok = lm.tokenizer
         eos = lm.model.generation_config.eos_token_id
         eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
@@ -131,7 +173,9 @@ class Batcher:
 
     # -- sampling ---------------------------------------------------------------------------
 
-    def _pick(self, logits: Any, seen: Any, samplings: list[Sampling]) -> list[int]:
+    def _pick(
+        self, logits: Any, seen: Any, samplings: list[Sampling], generator: Any = None
+    ) -> list[int]:
         """Next token per row from ``logits`` [rows, vocab], given the tokens ``seen``."""
         import torch
 
@@ -151,7 +195,9 @@ class Batcher:
             top_p = torch.tensor([[samplings[i].top_p] for i in sampled])
             drop = (probs.cumsum(-1) - probs) > top_p  # keep the token that crosses
             ordered = ordered.masked_fill(drop, float("-inf"))
-            choice = torch.multinomial(ordered.softmax(-1), 1, generator=self.generator)
+            choice = torch.multinomial(
+                ordered.softmax(-1), 1, generator=generator or self.generator
+            )
             picks[sampled] = order.gather(-1, choice).squeeze(-1)
         return [int(t) for t in picks]
 
@@ -174,8 +220,8 @@ class Batcher:
                 return True
         return len(r.generated) >= r.max_new_tokens
 
-    def _join(self, request: GenRequest) -> bool:
-        """Prefill ``request`` and add it to the batch; False if it finished at once."""
+    def _prefill(self, request: GenRequest) -> _Prefilled:
+        """Run ``request``'s prompt and pick its first token (under the model's lock)."""
         import torch
 
         started = time.perf_counter()
@@ -184,20 +230,58 @@ class Batcher:
         self.prefill_tokens += len(prompt) - pre.reused
         self.reused_tokens += pre.reused
         self.prefix_hits += pre.reused > 0
-        keys = [layer.keys for layer in pre.cache.layers]
-        values = [layer.values for layer in pre.cache.layers]
-        self.prefill_s += time.perf_counter() - started
         seen = torch.zeros((1, self.vocab), dtype=torch.bool)
         seen[0, torch.tensor(prompt)] = True
-        (token,) = self._pick(pre.logits, seen, [request.sampling])
+        generator = self.prefill_generator if self.overlap else self.generator
+        (token,) = self._pick(pre.logits, seen, [request.sampling], generator)
         seen[0, token] = True
+        self.prefill_s += time.perf_counter() - started
         row = _Row(request, token, len(prompt))
         if request.max_new_tokens <= 0 or self._finish_check(row):
+            return _Prefilled(request)
+        keys = [layer.keys for layer in pre.cache.layers]
+        values = [layer.values for layer in pre.cache.layers]
+        return _Prefilled(request, row, keys, values, seen)
+
+    def _admit(self, ready: _Prefilled) -> bool:
+        """Add a prefilled request to the batch; False if it had already finished."""
+        import torch
+
+        if ready.error is not None:
+            raise ready.error
+        if ready.row is None:
             return False
-        self.kv.add(keys, values)
-        self.seen = seen if self.seen is None else torch.cat([self.seen, seen])
-        self.rows.append(row)
+        self.kv.add(ready.keys, ready.values)
+        self.seen = ready.seen if self.seen is None else torch.cat([self.seen, ready.seen])
+        self.rows.append(ready.row)
         return True
+
+    def _prefill_loop(self) -> None:
+        """The prefill thread: prefill requests in arrival order; end when idle."""
+        import torch
+
+        while True:
+            try:
+                request = self._inbox.get(timeout=IDLE_EXIT_S)
+            except queue.Empty:
+                with self._state:
+                    if self._inbox.empty():
+                        self._worker = None
+                        return
+                continue
+            ready: _Prefilled | None = None
+            if not request.cancelled:
+                try:
+                    use_worker_threads()
+                    with self.lm.lock, torch.inference_mode():
+                        ready = self._prefill(request)
+                except BaseException as error:  # raised again in the decoding thread
+                    ready = _Prefilled(request, error=error)
+            with self._state:
+                self._pending -= 1
+                if ready is not None:
+                    self._ready.append(ready)
+            self._ready_event.set()
 
     def _keep(self, keep: list[int]) -> None:
         """Keep only rows ``keep`` (ascending); rows from the end fill the gaps."""
@@ -212,22 +296,52 @@ class Batcher:
     # -- one step ---------------------------------------------------------------------------
 
     def submit(self, request: GenRequest) -> None:
-        """Queue ``request``; it joins the batch at the next step with room."""
-        self.waiting.append(request)
+        """Queue ``request``; it joins the batch at the next step with room (once prefilled,
+        when prefill runs in its own thread)."""
+        if not self.overlap:
+            self.waiting.append(request)
+            return
+        with self._state:
+            self._pending += 1
+            self._inbox.put(request)
+            if self._worker is None:
+                self._worker = threading.Thread(
+                    target=self._prefill_loop, name="sweetiechat-prefill", daemon=True
+                )
+                self._worker.start()
+
+    def _admit_waiting(self, finished: list[GenRequest]) -> None:
+        """Bring requests into the batch while it has room (prefilling them here when no
+        prefill thread does)."""
+        if self.overlap:
+            if not self.rows and not self._ready:
+                self._ready_event.wait(0.05)  # nothing to decode: wait for a prefill
+            self._ready_event.clear()
+            while self._ready and len(self.rows) < self.max_batch_size:
+                ready = self._ready.popleft()
+                if not ready.request.cancelled and not self._admit(ready):
+                    finished.append(ready.request)
+            return
+        while self.waiting and len(self.rows) < self.max_batch_size:
+            request = self.waiting.pop(0)
+            if request.cancelled:
+                continue
+            if not self._admit(self._prefill(request)):
+                finished.append(request)
 
     def step(self) -> list[GenRequest]:
         """Admit waiting requests, run one decoding step; returns the requests that finished."""
         import torch
 
         finished: list[GenRequest] = []
-        with self.lm.lock, torch.inference_mode():
+        if self.overlap:
+            use_worker_threads()
+        # With a prefill thread, the model's lock guards prompts and the prefix cache only:
+        # decoding reads nothing they write.
+        lock = contextlib.nullcontext() if self.overlap else self.lm.lock
+        with lock, torch.inference_mode():
             self._keep([i for i, row in enumerate(self.rows) if not row.request.cancelled])
-            while self.waiting and len(self.rows) < self.max_batch_size:
-                request = self.waiting.pop(0)
-                if request.cancelled:
-                    continue
-                if not self._join(request):
-                    finished.append(request)
+            self._admit_waiting(finished)
             if self.rows:
                 started = time.perf_counter()
                 cache, mask = self.kv.step()
@@ -272,7 +386,7 @@ class Batcher:
     @property
     def busy(self) -> bool:
         """True while rows are decoding or requests are waiting."""
-        return bool(self.rows or self.waiting)
+        return bool(self.rows or self.waiting or self._pending or self._ready)
 
     def run(self, requests: Sequence[GenRequest]) -> None:
         """Complete ``requests`` synchronously (batched together)."""

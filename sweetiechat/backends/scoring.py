@@ -20,6 +20,7 @@ from sweetiechat.backends.base import Message
 from sweetiechat.backends.choice import Choice, check_options
 from sweetiechat.backends.local import EMBEDDED, LoadedLM, load_causal_lm
 from sweetiechat.backends.prefix import forward_options, prefill
+from sweetiechat.backends.threads import overlap_default, use_worker_threads
 
 __all__ = ["LikelihoodChooser", "softmax"]
 
@@ -91,6 +92,8 @@ class LikelihoodChooser:
         dtype = lm.model.dtype
         mask = torch.zeros(seen.shape, dtype=dtype).masked_fill(~seen, torch.finfo(dtype).min)
         flat = torch.tensor([[t for ids in label_ids for t in ids]])
+        if overlap_default():  # beside a batch that is decoding in its own thread
+            use_worker_threads()
         with lm.lock, torch.inference_mode():
             first = prefill(lm.model, prefix_ids, lm.prefix)  # reuses an earlier prompt's start
             kwargs: dict[str, Any] = {forward_options(lm.model)[0]: first.cache}
