@@ -215,34 +215,46 @@ def api_section(runs: int, folder: Path, clients: tuple[str, ...]) -> list[str]:
 
 
 def embedded_section(runs: int, folder: Path, turns: int = TURNS, baseline: int = 3) -> list[str]:
-    import torch
+    from sweetiechat.backends import threads
 
     sizes = {1: baseline, 8: 8, 16: 16}
     results = _repeat(runs, EMBEDDED_LEVELS, lambda c: embedded_run(c, sizes[c], folder, turns))
     base = [r["measured"] for r in results[1]]
     base_cpu = [r["cpu_per_dialogue"] for r in results[1]]
+    base_tokens = [r["tokens"] / r["wall"] for r in results[1]]
+    how = (
+        f"prompts prefilled in a thread beside the decoding one, {threads.worker_threads()} each"
+        if threads.overlap_default()
+        else "prompts prefilled between decoding steps"
+    )
     lines = [
-        f"Embedded SmolLM2-135M (CPU, float32, {torch.get_num_threads()} torch thread(s)), "
+        f"Embedded SmolLM2-135M (CPU, float32, {threads.base_threads()} torch thread(s): {how}), "
         f"{turns} seeker turns, likelihood counselor; {baseline}, 8 and 16 dialogues at "
         "concurrency 1, 8 and 16, each run from an empty prefix cache. Concurrent dialogues "
         "share one continuous batch: requests join between decoding steps and leave when "
         "done. × c=1 is the ratio to concurrency 1 in the same round, by wall time "
-        "(dialogues/min) and by CPU time (CPU s/dialogue of c=1 / this row's). Rows/step = "
-        "mean rows per decoding step, ms/step its time. Prefill % = the share of the batch's "
-        "model time spent prefilling prompts (the rest decodes). Reused = prompt tokens "
-        "(every model call, the counselor's scoring included) whose keys/values came from "
-        "the prefix cache; prefilled/dialogue = prompt tokens still run through the model.",
+        "(dialogues/min) and by CPU time (CPU s/dialogue of c=1 / this row's); tokens/s counts "
+        "the generated tokens (dialogue lengths vary with sampling; this ratio does not "
+        "depend on them). Rows/step = "
+        "mean rows per decoding step, ms/step its time. Prefill % = the time spent prefilling "
+        "prompts over that plus the decoding time (in two threads, they overlap). Reused = "
+        "prompt tokens (every model call, the counselor's scoring included) whose keys/values "
+        "came from the prefix cache; prefilled/dialogue = prompt tokens still run through the "
+        "model.",
         "",
-        "| concurrency | dialogues | dialogues/min | × c=1 | CPU s/dialogue | CPU × c=1 "
-        "| rows/step | ms/step | prefill % | reused | prefilled/dialogue |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| concurrency | dialogues | dialogues/min | × c=1 | tokens/s | × c=1 | CPU s/dialogue "
+        "| CPU × c=1 | rows/step | ms/step | prefill % | reused | prefilled/dialogue |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for c, rs in results.items():
         ratio = [r["measured"] / b for r, b in zip(rs, base, strict=True)]
         cpu_ratio = [b / r["cpu_per_dialogue"] for r, b in zip(rs, base_cpu, strict=True)]
+        rate = [r["tokens"] / r["wall"] for r in rs]
+        rate_ratio = [t / b for t, b in zip(rate, base_tokens, strict=True)]
         lines.append(
             f"| {c} | {rs[0]['dialogues']} | {_spread([r['measured'] for r in rs], '.2f')} | "
-            f"{_spread(ratio, '.2f')}× | "
+            f"{_spread(ratio, '.2f')}× | {_spread(rate, '.1f')} | "
+            f"{_spread(rate_ratio, '.2f')}× | "
             f"{_spread([r['cpu_per_dialogue'] for r in rs], '.1f')} | "
             f"{_spread(cpu_ratio, '.2f')}× | "
             f"{_spread([r['rows_per_step'] for r in rs], '.1f')} | "

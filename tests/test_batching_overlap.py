@@ -75,15 +75,19 @@ def test_prefill_beside_decoding_gives_each_request_its_own_greedy_tokens(lm):
 
 
 @pytest.mark.slow
-def test_a_prompt_that_fails_raises_in_the_caller_and_leaves_the_batch_usable(lm):
-    b = batching.Batcher(lm, max_batch_size=4, prefix_cache=None, overlap_prefill=True)
+@pytest.mark.parametrize("overlap", [True, False])
+def test_a_prompt_that_fails_fails_alone_and_the_batch_goes_on(lm, overlap):
+    b = batching.Batcher(lm, max_batch_size=4, prefix_cache=None, overlap_prefill=overlap)
+    good = _request(lm, 2)
     bad = batching.GenRequest([10**9], 4, batching.Sampling())  # not a token id
     with pytest.raises(IndexError):
-        b.run([bad])
+        b.run([good, bad])
+    assert bad.done and isinstance(bad.error, IndexError) and not bad.generated
+    assert good.done and good.error is None and good.generated == _alone(lm, 2)
     assert not b.busy
-    good = _request(lm, 1)
-    b.run([good])
-    assert good.generated == _alone(lm, 1)
+    again = _request(lm, 1)
+    b.run([again])
+    assert again.generated == _alone(lm, 1)
 
 
 @pytest.mark.slow

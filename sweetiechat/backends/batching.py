@@ -74,6 +74,8 @@ class GenRequest:
     text: str = ""
     done: bool = False
     cancelled: bool = False
+    error: Exception | None = None
+    """Why the request failed (its prompt could not run); it is then done, with no text."""
 
 
 @dataclass
@@ -93,7 +95,6 @@ class _Prefilled:
     keys: list[Any] = field(default_factory=list)
     values: list[Any] = field(default_factory=list)
     seen: Any = None
-    error: BaseException | None = None
 
 
 class Batcher:
@@ -247,8 +248,6 @@ class Batcher:
         """Add a prefilled request to the batch; False if it had already finished."""
         import torch
 
-        if ready.error is not None:
-            raise ready.error
         if ready.row is None:
             return False
         self.kv.add(ready.keys, ready.values)
@@ -275,8 +274,9 @@ class Batcher:
                     use_worker_threads()
                     with self.lm.lock, torch.inference_mode():
                         ready = self._prefill(request)
-                except BaseException as error:  # raised again in the decoding thread
-                    ready = _Prefilled(request, error=error)
+                except Exception as error:  # the request fails, the batch goes on
+                    request.error = error
+                    ready = _Prefilled(request)
             with self._state:
                 self._pending -= 1
                 if ready is not None:
@@ -326,7 +326,12 @@ class Batcher:
             request = self.waiting.pop(0)
             if request.cancelled:
                 continue
-            if not self._admit(self._prefill(request)):
+            try:
+                ready = self._prefill(request)
+            except Exception as error:  # the request fails, the batch goes on
+                request.error = error
+                ready = _Prefilled(request)
+            if not self._admit(ready):
                 finished.append(request)
 
     def step(self) -> list[GenRequest]:
@@ -389,11 +394,18 @@ class Batcher:
         return bool(self.rows or self.waiting or self._pending or self._ready)
 
     def run(self, requests: Sequence[GenRequest]) -> None:
-        """Complete ``requests`` synchronously (batched together)."""
+        """Complete ``requests`` synchronously (batched together).
+
+        Raises:
+            Exception: the first failed request's error (the others are complete).
+        """
         for request in requests:
             self.submit(request)
         while any(not r.done for r in requests) and self.busy:
             self.step()
+        for request in requests:
+            if request.error is not None:
+                raise request.error
 
     async def serve(self, inbox: asyncio.Queue[GenRequest]) -> None:
         """Run forever: take requests from ``inbox`` and step the batch in a worker thread.

@@ -340,6 +340,8 @@ class LocalChatModel(BaseChatModel):
         except asyncio.CancelledError:
             request.cancelled = True  # leaves the batch at the next step
             raise
+        if request.error is not None:
+            raise request.error
         return self._result(request)
 
     def _stream(
@@ -364,6 +366,8 @@ class LocalChatModel(BaseChatModel):
                 if run_manager is not None:
                     run_manager.on_llm_new_token(piece)
                 yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
+        if request.error is not None:
+            raise request.error
         yield self._last_chunk(request)
 
     async def _astream(
@@ -411,6 +415,8 @@ class LocalChatModel(BaseChatModel):
                 await wake.get()
                 while not wake.empty():
                     wake.get_nowait()
+                if request.error is not None:
+                    raise request.error
                 if request.done:
                     piece = deltas.finish(request.text.strip())
                     if piece:
