@@ -121,7 +121,9 @@ class RolePlayScript:
                 return strategy
             return rng.choice([strategy, f"[{strategy}]", f"{strategy}."])
         if request.role == "supporter":
-            match = re.search(r"support strategy in your reply: ([^.]+)\.", request.system)
+            match = re.search(  # the shipped prompt names it last; a custom one may not
+                r"support strategy in your reply: ([^.]+)\.", f"{request.user}\n{request.system}"
+            )
             if match:
                 return _SUPPORT[Strategy(match.group(1))]
             strategy = rng.choice(list(Strategy))  # no counselor: the supporter picks and tags
