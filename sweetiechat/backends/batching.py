@@ -102,7 +102,8 @@ class Batcher:
     time (the async :meth:`serve` loop, or :meth:`run` for a synchronous call).
 
     Args:
-        lm: the loaded model, tokenizer and lock (held during each step's forward passes).
+        lm: the loaded model, tokenizer and lock (held while a prompt runs; also while the
+            batch decodes when prompts run between steps).
         max_batch_size: the most rows decoded together; further requests wait to join.
         seed: seed of the sampling generator.
         prefix_cache: where prompts find an earlier prompt's keys/values (default: the
