@@ -40,6 +40,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from sweetiechat.io import read_dialogues
 from sweetiechat.quality.finetune_train import TrainRow, balance_weights, read_rows
@@ -155,7 +156,7 @@ def pr(out: Sequence[RiskAssessment], rows: Sequence[dict]) -> dict[str, float]:
 def evaluate(det: RiskDetector, dev: Sequence[dict], valid: Sequence[list[str]]) -> dict:
     """The full detector on the development data and the ESConv valid flag rate."""
     out = det.assess_many([r["text"] for r in dev], [r["context"] for r in dev])
-    res = {
+    res: dict[str, Any] = {
         "dev": pr(out, dev),
         "eval_dev": pr(
             [a for a, r in zip(out, dev, strict=True) if r["split"] == "dev"],
@@ -304,11 +305,11 @@ def main() -> None:
     print(f"chosen: head={head} support={support} veto={veto} threshold={th}: {m}")
     det = RiskDetector(semantic=layer, head=head, finetuned=clf)
     out = det.assess_many([r["text"] for r in dev], [r["context"] for r in dev])
-    for r, a in zip(dev, out, strict=True):
-        if a.risk != (r["category"] != "none"):
+    for row, a in zip(dev, out, strict=True):
+        if a.risk != (row["category"] != "none"):
             print(
-                f"dev error ({r['split']}): {r['category']} -> {a.category} ({a.layer}): "
-                f"{r['text']}"
+                f"dev error ({row['split']}): {row['category']} -> {a.category} ({a.layer}): "
+                f"{row['text']}"
             )
     if not args.no_write:
         clf.save(args.output)
