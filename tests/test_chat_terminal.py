@@ -106,6 +106,7 @@ def test_the_real_program_in_a_terminal(tmp_path):
     args = ["chat", "--max-tokens", "14", "--temperature", "0", "--locale", "en-GB"]
     args += ["--counselor", str(counselor), "--out", str(out)]
     child = pexpect.spawn(str(EXE), args, env=env, encoding="utf-8", timeout=600)
+    child.delayafterterminate = 2  # a loaded machine can take over 0.1 s to end a torch process
     try:
         child.expect("you> ")
         child.sendline("I can't sleep before my exams.")
@@ -136,6 +137,7 @@ def test_the_real_program_in_a_terminal(tmp_path):
         child.sendintr()  # Ctrl-C at the prompt
         child.expect(pexpect.EOF)
         assert "saved" in child.before
+        assert child.wait() == 0  # it ends by itself
     finally:
         child.close(force=True)
     (d,) = read_dialogues(out)
