@@ -109,32 +109,20 @@ def load_blind(path: Path | None = None) -> list[dict]:
         SystemExit: naming the file and line, when it is missing or a line is not a JSON
             object with ``text`` and ``category``.
     """
+    from sweetiechat.errors import UserError
+    from sweetiechat.quality.finetune_train import read_rows
+
     path = BLIND if path is None else path
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SystemExit(f"{path}: cannot read the blind set ({exc})") from exc
-    rows = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise SystemExit(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
-        if not isinstance(row, dict) or not isinstance(row.get("text"), str):
-            raise SystemExit(f"{path}:{number}: each line needs a 'text' string")
-        if row.get("category") not in [*CATEGORIES, "none"]:
-            raise SystemExit(
-                f"{path}:{number}: 'category' must be one of {', '.join([*CATEGORIES, 'none'])}"
-            )
-        rows.append(row)
+        rows = read_rows(path)
+    except UserError as exc:
+        raise SystemExit(str(exc)) from exc
     if not rows:
         raise SystemExit(f"{path}: no messages in the blind set")
-    for r in rows:
-        r["split"] = "blind"
-        r.setdefault("context", [])
-    return rows
+    return [
+        {"text": r.text, "category": r.category, "context": r.context, "split": "blind"}
+        for r in rows
+    ]
 
 
 def methods(semantic: SemanticLayer) -> dict[str, Predict]:

@@ -117,7 +117,7 @@ def test_blind_file_needs_its_mark_and_blind(safety_eval, monkeypatch, tmp_path,
 def test_a_bad_blind_file_is_named_with_its_line(safety_eval, tmp_path):
     bad = tmp_path / "crisis_blind2.jsonl"
     bad.write_text('{"text": "ok", "category": "none"}\n{"text": "x", "category": "sad"}\n')
-    with pytest.raises(SystemExit, match=r"crisis_blind2.jsonl:2: 'category' must be one of"):
+    with pytest.raises(SystemExit, match=r"crisis_blind2.jsonl:2: category .* is not one of"):
         safety_eval.load_blind(bad)
-    with pytest.raises(SystemExit, match="cannot read the blind set"):
+    with pytest.raises(SystemExit, match=r"missing\.jsonl: cannot read it"):
         safety_eval.load_blind(tmp_path / "missing.jsonl")
