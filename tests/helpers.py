@@ -53,3 +53,31 @@ def one_line_error(code: int, err: str, expect: str) -> None:
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:"), err
     assert expect in " ".join(err.split()), err
+
+
+# -- prompts for the embedded model ----------------------------------------------------------
+
+SYSTEM = "You are a kind supporter. Answer briefly and warmly, in at most two sentences."
+HISTORY = [
+    "Seeker: I can't sleep before exams.",
+    "Supporter: That sounds exhausting.",
+    "Seeker: Yes, I keep thinking about failing.",
+    "Supporter: What worries you most about it?",
+    "Seeker: Disappointing my parents, mostly.",
+]
+
+
+def exam_request(lm, turns: int, max_new: int = 16):
+    """A greedy request for the supporter's reply after the first ``turns`` lines of
+    ``HISTORY`` (each such prompt extends the one before)."""
+    from sweetiechat.backends.batching import GenRequest, Sampling
+    from sweetiechat.backends.local import STOP_STRINGS
+
+    tok = lm.tokenizer
+    chat = [
+        {"role": "system", "content": SYSTEM},
+        {"role": "user", "content": "\n".join(HISTORY[:turns]) + "\n\nWrite your reply."},
+    ]
+    prompt = tok.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
+    ids = tok(prompt, add_special_tokens=False)["input_ids"]
+    return GenRequest(ids, max_new, Sampling(0.0, 1.0, 1.15), STOP_STRINGS)

@@ -7,18 +7,10 @@ import time
 
 import pytest
 
+from helpers import exam_request
 from sweetiechat.backends import batching, threads
 
 torch = pytest.importorskip("torch")
-
-SYSTEM = "You are a warm, brief emotional supporter."
-LINES = [
-    "Seeker: I can't sleep before exams.",
-    "Supporter: That sounds exhausting.",
-    "Seeker: Yes, I keep thinking about failing.",
-    "Supporter: What worries you most about it?",
-    "Seeker: Disappointing my parents, mostly.",
-]
 
 
 @pytest.fixture(scope="module")
@@ -28,20 +20,8 @@ def lm():
     return local.load_causal_lm()
 
 
-def _request(lm, turns: int, max_new: int = 12) -> batching.GenRequest:
-    from sweetiechat.backends.local import STOP_STRINGS
-
-    chat = [
-        {"role": "system", "content": SYSTEM},
-        {"role": "user", "content": "\n".join(LINES[:turns]) + "\n\nWrite your reply."},
-    ]
-    prompt = lm.tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
-    ids = lm.tokenizer(prompt, add_special_tokens=False)["input_ids"]
-    return batching.GenRequest(ids, max_new, batching.Sampling(0.0, 1.0, 1.15), STOP_STRINGS)
-
-
 def _alone(lm, turns: int) -> list[int]:
-    r = _request(lm, turns)
+    r = exam_request(lm, turns)
     batching.Batcher(lm, prefix_cache=None, overlap_prefill=False).run([r])
     return r.generated
 
@@ -55,8 +35,8 @@ def test_prefill_beside_decoding_gives_each_request_its_own_greedy_tokens(lm):
     def note_thread(r: batching.GenRequest) -> None:
         first_token_thread.setdefault(id(r), threading.current_thread().name)
 
-    early = [_request(lm, t) for t in (5, 2)]
-    late = [_request(lm, t) for t in (4, 1)]
+    early = [exam_request(lm, t) for t in (5, 2)]
+    late = [exam_request(lm, t) for t in (4, 1)]
     for r in (*early, *late):
         r.on_token = note_thread
     for r in early:
@@ -78,14 +58,14 @@ def test_prefill_beside_decoding_gives_each_request_its_own_greedy_tokens(lm):
 @pytest.mark.parametrize("overlap", [True, False])
 def test_a_prompt_that_fails_fails_alone_and_the_batch_goes_on(lm, overlap):
     b = batching.Batcher(lm, max_batch_size=4, prefix_cache=None, overlap_prefill=overlap)
-    good = _request(lm, 2)
+    good = exam_request(lm, 2)
     bad = batching.GenRequest([10**9], 4, batching.Sampling())  # not a token id
     with pytest.raises(IndexError):
         b.run([good, bad])
     assert bad.done and isinstance(bad.error, IndexError) and not bad.generated
     assert good.done and good.error is None and good.generated == _alone(lm, 2)
     assert not b.busy
-    again = _request(lm, 1)
+    again = exam_request(lm, 1)
     b.run([again])
     assert again.generated == _alone(lm, 1)
 
@@ -94,13 +74,13 @@ def test_a_prompt_that_fails_fails_alone_and_the_batch_goes_on(lm, overlap):
 def test_the_prefill_thread_ends_when_idle_and_starts_again(lm, monkeypatch):
     monkeypatch.setattr(batching, "IDLE_EXIT_S", 0.1)
     b = batching.Batcher(lm, max_batch_size=2, prefix_cache=None, overlap_prefill=True)
-    r = _request(lm, 1, max_new=2)
+    r = exam_request(lm, 1, max_new=2)
     b.run([r])
     deadline = time.monotonic() + 5
     while b._worker is not None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert b._worker is None
-    again = _request(lm, 1, max_new=2)
+    again = exam_request(lm, 1, max_new=2)
     b.run([again])
     assert again.generated == r.generated
 

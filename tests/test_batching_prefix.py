@@ -4,6 +4,7 @@ tensors stay intact; the byte budget holds."""
 
 import pytest
 
+from helpers import HISTORY, SYSTEM, exam_request
 from sweetiechat.backends.prefix import PrefixCache
 from sweetiechat.errors import ConfigError
 
@@ -91,36 +92,12 @@ def test_a_bad_budget_is_a_clear_error(monkeypatch, value):
 
 # -- on the embedded model -------------------------------------------------------------------
 
-SYSTEM = "You are a kind supporter. Answer briefly and warmly, in at most two sentences."
-HISTORY = [
-    "Seeker: I can't sleep before exams.",
-    "Supporter: That sounds exhausting.",
-    "Seeker: Yes, I keep thinking about failing.",
-    "Supporter: What worries you most about it?",
-    "Seeker: Disappointing my parents, mostly.",
-]
-
 
 @pytest.fixture(scope="module")
 def lm():
     from sweetiechat.backends import local
 
     return local.load_causal_lm()
-
-
-def _request(lm, turns: int, max_new: int = 16):
-    """The supporter's prompt after ``turns`` utterances: each one extends the previous."""
-    from sweetiechat.backends.batching import GenRequest, Sampling
-    from sweetiechat.backends.local import STOP_STRINGS
-
-    tok = lm.tokenizer
-    chat = [
-        {"role": "system", "content": SYSTEM},
-        {"role": "user", "content": "\n".join(HISTORY[:turns]) + "\n\nWrite your reply."},
-    ]
-    prompt = tok.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
-    ids = tok(prompt, add_special_tokens=False)["input_ids"]
-    return GenRequest(ids, max_new, Sampling(0.0, 1.0, 1.15), STOP_STRINGS)
 
 
 @pytest.mark.slow
@@ -130,14 +107,14 @@ def test_reuse_gives_the_same_greedy_tokens_alone_and_batched(lm):
     turns = (1, 3, 5)
     plain = []
     for t in turns:
-        r = _request(lm, t)
+        r = exam_request(lm, t)
         Batcher(lm, prefix_cache=None).run([r])
         plain.append(r.generated)
     cache = PrefixCache(64 << 20)
     alone = []
     reused = []
     for t in turns:  # one after the other: each turn reuses the previous turn's prompt
-        r = _request(lm, t)
+        r = exam_request(lm, t)
         b = Batcher(lm, prefix_cache=cache)
         b.run([r])
         alone.append(r.generated)
@@ -145,11 +122,11 @@ def test_reuse_gives_the_same_greedy_tokens_alone_and_batched(lm):
     assert alone == plain
     assert reused[0] == 0 and all(n > 20 for n in reused[1:])
     batched = Batcher(lm, prefix_cache=cache, max_batch_size=4)
-    requests = [_request(lm, t) for t in (5, 2, 4)]  # turns 2 and 4: new, partly cached
+    requests = [exam_request(lm, t) for t in (5, 2, 4)]  # turns 2 and 4: new, partly cached
     batched.run(requests)
     expected = []
     for t in (5, 2, 4):
-        r = _request(lm, t)
+        r = exam_request(lm, t)
         Batcher(lm, prefix_cache=None).run([r])
         expected.append(r.generated)
     assert [r.generated for r in requests] == expected
@@ -162,12 +139,12 @@ def test_a_cached_entry_is_not_changed_by_the_requests_that_reuse_it(lm):
     from sweetiechat.backends.batching import Batcher
 
     cache = PrefixCache(64 << 20)
-    Batcher(lm, prefix_cache=cache).run([_request(lm, 3, max_new=4)])
+    Batcher(lm, prefix_cache=cache).run([exam_request(lm, 3, max_new=4)])
     (entry,) = cache.entries.values()
     stored = [t for seg in entry.segments for t in (*seg.keys, *seg.values)]
     before = [t.clone() for t in stored]
     batcher = Batcher(lm, prefix_cache=cache)
-    requests = [_request(lm, 2, max_new=6), _request(lm, 4, max_new=6)]
+    requests = [exam_request(lm, 2, max_new=6), exam_request(lm, 4, max_new=6)]
     batcher.run(requests)  # both start inside the entry and decode on top of it
     assert batcher.prefix_hits == 2
     assert all(torch.equal(a, b) for a, b in zip(before, stored, strict=True))
@@ -240,25 +217,25 @@ def test_long_answers_and_long_late_prompts_decode_as_if_alone(lm):
     from sweetiechat.backends.batching import Batcher
 
     def alone(turns, max_new):
-        r = _request(lm, turns, max_new)
+        r = exam_request(lm, turns, max_new)
         Batcher(lm, prefix_cache=None).run([r])
         return r.generated
 
     batcher = Batcher(lm, prefix_cache=None)
     batcher.eos = set()
-    short_prompt = _request(lm, 1, max_new=2 * SPARE + 10)
+    short_prompt = exam_request(lm, 1, max_new=2 * SPARE + 10)
     short_prompt.stop = ()  # decodes past the spare columns, into reallocations
     batcher.submit(short_prompt)
     for _ in range(3):
         batcher.step()
-    late = [_request(lm, 5, max_new=12), _request(lm, 3, max_new=3)]
+    late = [exam_request(lm, 5, max_new=12), exam_request(lm, 3, max_new=3)]
     for r in late:  # the first is longer than the window: it widens to the left
         batcher.submit(r)
     while batcher.busy:
         batcher.step()
     expected = Batcher(lm, prefix_cache=None)
     expected.eos = set()
-    solo = _request(lm, 1, max_new=2 * SPARE + 10)
+    solo = exam_request(lm, 1, max_new=2 * SPARE + 10)
     solo.stop = ()
     expected.run([solo])
     assert short_prompt.generated == solo.generated and len(solo.generated) == 2 * SPARE + 10

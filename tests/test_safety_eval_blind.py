@@ -39,14 +39,7 @@ def test_the_default_run_never_reads_the_blind_set(safety_eval, monkeypatch):
 
 def test_blind_writes_its_table_under_the_mark_once(safety_eval, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["safety_eval.py", "--blind"])
-    monkeypatch.setattr(safety_eval, "SemanticLayer", lambda: None)
-    monkeypatch.setattr(
-        safety_eval,
-        "methods",
-        lambda semantic: {
-            "patterns": lambda rows: [("cutting" in r["text"], "self_harm") for r in rows]
-        },
-    )
+    _patterns_only(safety_eval, monkeypatch)
     safety_eval.main()
     safety_eval.main()  # a second run replaces the first table
     text = safety_eval.DOC.read_text()
