@@ -7,6 +7,10 @@ two threads of two on a 2-core machine would otherwise fight over the same cores
 single torch thread (``OMP_NUM_THREADS=1``, or one core) nothing runs beside the decoding:
 prefill happens between decoding steps, as in a single-threaded engine.
 
+Torch keeps one default for new threads: once an engine thread has set its count, threads
+started later in the process begin with it too (the main thread and older ones keep theirs);
+call ``torch.set_num_threads`` in such a thread to give it more.
+
 Torch is imported inside functions.
 """
 
