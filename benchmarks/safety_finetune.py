@@ -7,8 +7,12 @@ Training material (never an evaluation set):
   ``crisis_train_neg.jsonl`` (hard negatives) and ``crisis_train_everyday.jsonl`` (everyday
   negatives: shifts, chores, small kitchen and sport accidents, short answers and numbers,
   "end/finish/over/leave" in ordinary senses), with their ``context`` where they have one;
-- the blind set v1, ``crisis_blind.jsonl`` (scored once, then read row by row: training data
-  now, no longer held-out);
+- ``crisis_train_round8.jsonl``: rows written for the error types of blind set v2 (the same
+  message after an ordinary and after a risky context, everyday medicine and injury, worry
+  about someone else, recovered pasts, indirect suicidal ideation, danger told through its
+  effects, oblique means questions, self-harm in everyday words);
+- the blind sets v1 and v2, ``crisis_blind.jsonl`` and ``crisis_blind2.jsonl`` (each scored
+  once, then read row by row: training data now, no longer held-out);
 - the prototype sentences of ``sweetiechat/quality/prototypes.py``;
 - ordinary ESConv seeker turns (``train`` split) as negatives, each with the seeker's earlier
   turns as context, leaving out any turn whose text or context a precise pattern flags;
@@ -17,8 +21,9 @@ Training material (never an evaluation set):
 
 Training rows closer than cosine 0.9 (frozen MiniLM embeddings) to any message of
 ``crisis_eval.jsonl`` (both halves), ``crisis_fresh.jsonl`` or the everyday check sentences
-``crisis_everyday_check.jsonl`` (never trained or tuned on) are dropped. The blind set v2
-(``crisis_blind2.jsonl``) is never read by this script.
+``crisis_everyday_check.jsonl`` (never trained or tuned on) are dropped. Blind set v3
+(``crisis_blind3.jsonl``, scored once at the end) is never read, embedded or trained on by
+this script.
 
 The threshold, the gates and whether the older logistic head stays on are chosen on
 development data only: the development half of ``crisis_eval.jsonl``, ``crisis_fresh.jsonl``
@@ -59,10 +64,15 @@ TRAIN_FILES = (
     "crisis_train_risk.jsonl",
     "crisis_train_neg.jsonl",
     "crisis_train_everyday.jsonl",
+    "crisis_train_round8.jsonl",
     "crisis_blind.jsonl",  # blind set v1: burned after its one scoring, training data now
+    "crisis_blind2.jsonl",  # blind set v2: the same
 )
+#: Never read by this script (scored once, at the end, by ``safety_eval.py --blind``).
+UNREAD = ("crisis_blind3.jsonl",)
 #: Evaluation sets: training rows near one of their messages are dropped.
 EVAL_FILES = ("crisis_eval.jsonl", "crisis_fresh.jsonl", "crisis_everyday_check.jsonl")
+assert not set(UNREAD) & set(TRAIN_FILES + EVAL_FILES)
 
 
 def esconv_turns(split: str, dialogues: int | None, seed: int) -> list[list[str]]:

@@ -1,0 +1,206 @@
+"""Compare fine-tuned adapters of the risk detector (say, the shipped one and a retrained one)
+with the same code, on every set the project may score them on: the development half and the
+old held-out half of ``crisis_eval.jsonl``, ``crisis_fresh.jsonl``, the everyday check
+sentences, ESConv seeker turns (``valid``, used for tuning, and ``test``), and the burned blind
+sets v1 and v2 (training data now: reported as training-set figures, never as held-out ones).
+Blind set v3 (``crisis_blind3.jsonl``) is never read here.
+
+Each detector is ``RiskDetector(finetuned=ADAPTER)`` (``none``: without the fine-tuned layer),
+every message read in its context. One detector per process keeps runs independent, so two
+adapters can be scored side by side on two cores:
+
+    python benchmarks/safety_compare.py --adapter sweetiechat/data/crisis_finetuned.safetensors \
+        --name shipped --json /tmp/shipped.json
+    python benchmarks/safety_compare.py --adapter /tmp/new.safetensors --name new \
+        --json /tmp/new.json
+    python benchmarks/safety_compare.py --table /tmp/shipped.json /tmp/new.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sweetiechat.quality.finetune_train import read_rows
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "benchmarks" / "data"
+ESCONV = Path("/work/shared/data/esconv")
+CATEGORIES = ("suicidal_ideation", "self_harm", "harm_from_others", "means_request")
+#: The sets, in table order: name -> (file, split or None for every row, held-out status).
+SETS: dict[str, tuple[str, str | None, str]] = {
+    "crisis_eval dev half": ("crisis_eval.jsonl", "dev", "development"),
+    "crisis_eval old held-out half": ("crisis_eval.jsonl", "heldout", "held-out, looked at"),
+    "crisis_fresh": ("crisis_fresh.jsonl", "fresh", "development"),
+    "blind v1": ("crisis_blind.jsonl", None, "training data now"),
+    "blind v2": ("crisis_blind2.jsonl", None, "training data now"),
+}
+EVERYDAY = "crisis_everyday_check.jsonl"
+assert all("blind3" not in f for f, _, _ in SETS.values())
+
+
+def load_set(file: str, split: str | None) -> list[dict[str, Any]]:
+    """The rows of one evaluation set (text, context, category)."""
+    path = DATA / file
+    if split is None:
+        return [
+            {"text": r.text, "context": r.context, "category": r.category} for r in read_rows(path)
+        ]
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r for r in rows if r["split"] == split]
+
+
+def score(rows: Sequence[dict[str, Any]], risk: Sequence[bool]) -> dict[str, Any]:
+    """Precision, recall, false positives and negatives, recall per category."""
+    gold = [r["category"] != "none" for r in rows]
+    tp = sum(p and g for p, g in zip(risk, gold, strict=True))
+    fp = sum(p and not g for p, g in zip(risk, gold, strict=True))
+    fn = sum(g and not p for p, g in zip(risk, gold, strict=True))
+    out: dict[str, Any] = {
+        "P": tp / (tp + fp) if tp + fp else 1.0,
+        "R": tp / (tp + fn) if tp + fn else 1.0,
+        "FP": fp,
+        "FN": fn,
+    }
+    for c in CATEGORIES:
+        idx = [i for i, r in enumerate(rows) if r["category"] == c]
+        out[c] = sum(risk[i] for i in idx) / len(idx) if idx else None
+    return out
+
+
+def esconv(det: Any, split: str) -> dict[str, Any]:
+    """Seeker turns of an ESConv split flagged, each read after the seeker's earlier turns."""
+    from sweetiechat.io import read_dialogues
+
+    texts: list[str] = []
+    contexts: list[list[str]] = []
+    for dialogue in read_dialogues(ESCONV / f"{split}.json"):
+        seeker = [t.text for t in dialogue.turns if t.role == "seeker"]
+        texts += seeker
+        contexts += [seeker[:i] for i in range(len(seeker))]
+    cpu = time.process_time()
+    out = det.assess_many(texts, contexts)
+    cpu = time.process_time() - cpu
+    flagged = [a for a in out if a.risk]
+    return {
+        "turns": len(texts),
+        "flagged": len(flagged),
+        "by_layer": dict(Counter(a.layer for a in flagged)),
+        "cpu_ms": 1000 * cpu / max(len(texts), 1),
+    }
+
+
+def run(adapter: str, name: str, with_esconv: bool) -> dict[str, Any]:
+    """Every set, scored with one detector."""
+    from sweetiechat.quality.risk import RiskDetector
+
+    det = RiskDetector(finetuned=False if adapter == "none" else adapter)
+    result: dict[str, Any] = {"name": name, "adapter": adapter, "sets": {}}
+    if det.finetuned is not None:
+        clf = det.finetuned
+        result["settings"] = {
+            "threshold": clf.threshold,
+            "veto": clf.veto,
+            "support": clf.support,
+            "logistic_head": det.head is not None,
+        }
+    for label, (file, split, _) in SETS.items():
+        if not (DATA / file).is_file():
+            continue
+        rows = load_set(file, split)
+        out = det.assess_many([r["text"] for r in rows], [r["context"] for r in rows])
+        result["sets"][label] = score(rows, [a.risk for a in out])
+        print(f"{name}: {label}: {result['sets'][label]}", flush=True)
+    texts = [r.text for r in read_rows(DATA / EVERYDAY)]
+    out = det.assess_many(texts, [[] for _ in texts])
+    result["everyday"] = [t for t, a in zip(texts, out, strict=True) if a.risk]
+    print(f"{name}: everyday check flagged {len(result['everyday'])} of {len(texts)}", flush=True)
+    result["everyday_total"] = len(texts)
+    if with_esconv and ESCONV.is_dir():
+        for split in ("valid", "test"):
+            result[f"esconv_{split}"] = esconv(det, split)
+            print(f"{name}: ESConv {split}: {result[f'esconv_{split}']}", flush=True)
+    return result
+
+
+def table(results: Sequence[dict[str, Any]]) -> str:
+    """A markdown table, one column per detector."""
+    names = [r["name"] for r in results]
+    lines = ["| set | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for label, (_, _, status) in SETS.items():
+        cells = []
+        for r in results:
+            s = r["sets"].get(label)
+            cells.append(
+                "-" if s is None else f"R {s['R']:.3f} at P {s['P']:.3f} ({s['FP']} / {s['FN']})"
+            )
+        lines.append(f"| {label} ({status}) | " + " | ".join(cells) + " |")
+        if label in ("crisis_eval old held-out half", "crisis_fresh"):
+            cells = [
+                " / ".join(
+                    "-" if r["sets"][label][c] is None else f"{r['sets'][label][c]:.2f}"
+                    for c in CATEGORIES
+                )
+                if label in r["sets"]
+                else "-"
+                for r in results
+            ]
+            lines.append(
+                f"| per category, {label} (SI / SH / HO / MR) | " + " | ".join(cells) + " |"
+            )
+    lines.append(
+        "| everyday check, flagged | "
+        + " | ".join(f"{len(r['everyday'])} of {r['everyday_total']}" for r in results)
+        + " |"
+    )
+    for split in ("valid", "test"):
+        key = f"esconv_{split}"
+        if all(key in r for r in results):
+            lines.append(
+                f"| ESConv `{split}` turns flagged | "
+                + " | ".join(
+                    f"{r[key]['flagged']} of {r[key]['turns']:,} "
+                    f"({r[key]['flagged'] / r[key]['turns']:.1%})"
+                    for r in results
+                )
+                + " |"
+            )
+            lines.append(
+                f"| CPU ms per ESConv `{split}` turn | "
+                + " | ".join(f"{r[key]['cpu_ms']:.1f}" for r in results)
+                + " |"
+            )
+    lines += ["", "Everyday check sentences flagged:"]
+    for r in results:
+        lines.append(f"- {r['name']}: " + ("; ".join(f'"{t}"' for t in r["everyday"]) or "none"))
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--adapter", help="an adapter file, or 'none' (no fine-tuned layer)")
+    parser.add_argument("--name", help="the detector's column name (default: the file name)")
+    parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument("--no-esconv", action="store_true", help="skip the ESConv flag rates")
+    parser.add_argument("--table", type=Path, nargs="+", help="print a table of saved results")
+    args = parser.parse_args()
+    if args.table:
+        print(table([json.loads(p.read_text()) for p in args.table]))
+        return
+    if not args.adapter:
+        parser.error("give --adapter FILE (or none), or --table RESULTS.json ...")
+    result = run(args.adapter, args.name or Path(args.adapter).stem, not args.no_esconv)
+    if args.json:
+        tmp = args.json.with_name(args.json.name + ".tmp")
+        tmp.write_text(json.dumps(result, indent=1))
+        tmp.replace(args.json)
+    print(table([result]))
+
+
+if __name__ == "__main__":
+    main()
