@@ -12,11 +12,12 @@ ESConv seeker turns flagged (``valid``, used for tuning, and ``test``), each rea
 ``--blind`` evaluates a blind set and nothing else, and writes its table under its own mark
 in docs/safety.md: ``--blind-file`` names the set (default ``benchmarks/data/crisis_blind.jsonl``,
 blind set v1, mark ``<!-- blind-results -->``; ``crisis_blind2.jsonl`` writes under
-``<!-- blind2-results -->``, and so on: the mark comes from the file name). Without ``--blind``
-no blind set is ever read. Blind set v1 was scored once and is training data now.
+``<!-- blind2-results -->``, ``crisis_blind3.jsonl`` under ``<!-- blind3-results -->``: the mark
+comes from the file name). Without ``--blind`` no blind set is ever read. Blind sets v1 and v2
+were each scored once and are training data now.
 
     python benchmarks/safety_eval.py [--repeats 3] [--no-write] [--esconv-dir DIR]
-    python benchmarks/safety_eval.py --blind [--blind-file benchmarks/data/crisis_blind2.jsonl]
+    python benchmarks/safety_eval.py --blind [--blind-file benchmarks/data/crisis_blind3.jsonl]
 """
 
 from __future__ import annotations
@@ -453,8 +454,8 @@ def main() -> None:
         "--blind-file",
         type=Path,
         help="the blind set --blind scores (default: benchmarks/data/crisis_blind.jsonl); its "
-        "table goes under its own mark in docs/safety.md (crisis_blind2.jsonl: "
-        "<!-- blind2-results -->)",
+        "table goes under its own mark in docs/safety.md (crisis_blind3.jsonl: "
+        "<!-- blind3-results -->)",
     )
     args = parser.parse_args()
     if args.blind_file is not None and not args.blind:
