@@ -175,7 +175,7 @@ def main() -> None:
         if line.strip() and (r := json.loads(line))["split"] == "dev"
     ]
     valid = seeker_turns(ESCONV / "valid.json", args.valid_dialogues, args.seed)
-    base = evaluate(RiskDetector(semantic=layer, head=False), dev, valid)
+    base = evaluate(RiskDetector(semantic=layer, head=False, finetuned=False), dev, valid)
     if args.cache:
         texts = list(layer._cache)
         np.savez(args.cache, texts=np.array(texts), vecs=np.stack([layer._cache[t] for t in texts]))
@@ -187,7 +187,9 @@ def main() -> None:
             for gates in (False, True):
                 for th in (0.5, 0.6, 0.7, 0.8, 0.9):
                     head.threshold, head.gates = th, gates
-                    m = evaluate(RiskDetector(semantic=layer, head=head), dev, valid)
+                    m = evaluate(
+                        RiskDetector(semantic=layer, head=head, finetuned=False), dev, valid
+                    )
                     ok = m["dev_precision"] >= 0.95 and m["valid_flag_rate"] <= args.max_flag_rate
                     print(
                         f"C={c} esconv_weight={esw} gates={gates} threshold={th}: {m}"
@@ -212,7 +214,7 @@ def main() -> None:
         "script": "benchmarks/safety_head.py",
     }
     print(f"chosen: threshold {head.threshold}, gates {head.gates}, {head.info}")
-    chosen = RiskDetector(semantic=layer, head=head)
+    chosen = RiskDetector(semantic=layer, head=head, finetuned=False)
     out = _in_context(chosen, [r["text"] for r in dev], [r["context"] for r in dev])
     for r, a in zip(dev, out, strict=True):
         if a.risk != (r["category"] != "none"):

@@ -135,7 +135,7 @@ def main() -> None:
     from sweetiechat.backends.scoring import LikelihoodChooser
 
     chooser = LikelihoodChooser(normalize=args.normalize)
-    det = RiskDetector(semantic=SemanticLayer())
+    det = RiskDetector(semantic=SemanticLayer(), finetuned=False)
     result: dict[str, dict] = {}
     for split, rows in load(args.splits.split(",")).items():
         offline = det.assess_many([r["text"] for r in rows], [r["context"] for r in rows])
