@@ -114,3 +114,33 @@ def test_a_bad_blind_file_is_named_with_its_line(safety_eval, tmp_path):
         safety_eval.load_blind(bad)
     with pytest.raises(SystemExit, match=r"missing\.jsonl: cannot read it"):
         safety_eval.load_blind(tmp_path / "missing.jsonl")
+
+
+def test_training_reads_the_burned_blind_sets_and_never_blind_set_v3(monkeypatch, tmp_path):
+    """``safety_finetune.py`` trains on blind sets v1 and v2 (burned) and the new rows, and
+    never opens blind set v3 (a stand-in here that breaks any reader)."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import safety_finetune
+
+    for name in safety_finetune.TRAIN_FILES:
+        row = {"text": f"a line of {name}", "category": "none", "context": []}
+        (tmp_path / name).write_text(json.dumps(row) + "\n")
+    (tmp_path / "crisis_blind3.jsonl").write_text("{not json: reading this file is a bug\n")
+    monkeypatch.setattr(safety_finetune, "DATA", tmp_path)
+    monkeypatch.setattr(
+        safety_finetune, "esconv_turns", lambda *a: [["I had a long day.", "Work again."]]
+    )
+    opened = []
+    real_read_rows = safety_finetune.read_rows
+
+    def read_rows(path, source=None):
+        opened.append(Path(path).name)
+        return real_read_rows(path, source)
+
+    monkeypatch.setattr(safety_finetune, "read_rows", read_rows)
+    rows = safety_finetune.build_rows(1, 0.0, 0)
+    sources = {r.source for r in rows}
+    assert {"crisis_blind", "crisis_blind2", "crisis_train_round8"} <= sources
+    assert "crisis_blind3.jsonl" not in opened and "crisis_blind3" not in sources
+    assert "crisis_blind3.jsonl" in safety_finetune.UNREAD
+    assert not set(safety_finetune.UNREAD) & set(safety_finetune.EVAL_FILES)
