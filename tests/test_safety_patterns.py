@@ -24,6 +24,9 @@ QUIET = [
     "Four years since my last overdose, and counting.",
     "I thought about suicide constantly in my twenties. Therapy helped and I'm doing better now.",
     "How high can you jump safely off a wall onto grass?",
+    # "haven't in over N years" and "in recovery" (false alarms on blind set v2)
+    "I used to cut myself in sixth form but I haven't in more than two years.",
+    "I used to burn myself, but I'm in recovery now and doing well.",
 ]
 FIRES = [
     ("I want to end things, I can't do this.", "suicidal_ideation"),
@@ -50,6 +53,8 @@ FIRES = [
     ("Months since my dad died and I want to die", "suicidal_ideation"),
     ("Therapy helped for a while but I want to kill myself again", "suicidal_ideation"),
     ("How high do you have to jump from to not survive", "means_request"),
+    ("I'm in recovery but I cut myself again last night.", "self_harm"),
+    ("I haven't in over a year, but tonight I want to kill myself.", "suicidal_ideation"),
 ]
 
 
