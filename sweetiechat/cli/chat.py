@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from sweetiechat.cli._common import console as default_console
+from sweetiechat.cli.line_input import read_line
 from sweetiechat.errors import UserError
 
 __all__ = ["HELP", "register", "run_terminal"]
@@ -62,7 +63,7 @@ def run_terminal(
     out: Path,
     *,
     console: Console = default_console,
-    read: Callable[[str], str] = input,
+    read: Callable[[str], str] = read_line,
 ) -> int:
     """The chat loop: read a line, stream the reply, handle commands; save on the way out.
 
