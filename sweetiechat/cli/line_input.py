@@ -29,8 +29,8 @@ _pending: dict[int, bytearray] = {}
 def read_line(prompt: str, stdin: TextIO | None = None, out: TextIO | None = None) -> str:
     """Show ``prompt`` and read one line, as ``input(prompt)`` does, without its newline.
 
-    On a terminal (and in the main thread) a Ctrl-C raises ``KeyboardInterrupt`` whichever
-    thread receives the signal; elsewhere this is ``input(prompt)``.
+    On a terminal (in the main thread, not on Windows) a Ctrl-C raises ``KeyboardInterrupt``
+    whichever thread receives the signal; elsewhere this is ``input(prompt)``.
 
     Raises:
         EOFError: at the end of input (Ctrl-D on an empty line).
@@ -38,7 +38,11 @@ def read_line(prompt: str, stdin: TextIO | None = None, out: TextIO | None = Non
     """
     stdin = stdin or sys.stdin
     out = out or sys.stdout
-    if threading.current_thread() is not threading.main_thread() or not _is_tty(stdin):
+    if (
+        sys.platform == "win32"  # select() takes sockets only there
+        or threading.current_thread() is not threading.main_thread()
+        or not _is_tty(stdin)
+    ):
         return input(prompt)
     fd = stdin.fileno()
     buffer = _pending.setdefault(fd, bytearray())
