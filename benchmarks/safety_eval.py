@@ -58,6 +58,10 @@ DOC = ROOT / "docs" / "safety.md"
 ESCONV = Path("/work/shared/data/esconv")
 BLIND_MARK = "<!-- blind-results -->"
 CATEGORIES = ["suicidal_ideation", "self_harm", "harm_from_others", "means_request"]
+#: The detector without the fine-tuned layer (the default until it was switched on).
+WITHOUT_LABEL = "without fine-tuned (`finetuned=False`): patterns + prototypes + head + context"
+#: What ``RiskDetector()`` runs: every offline layer, the fine-tuned one included.
+DEFAULT_LABEL = "default (shipped): all offline layers, fine-tuned included"
 
 #: The list sweetiechat/safety.py used before the layered detector (the baseline).
 LEGACY = re.compile(
@@ -130,10 +134,10 @@ def methods(semantic: SemanticLayer) -> dict[str, Predict]:
     """Each configuration: rows -> [(risk, category)]."""
     patterns = RiskDetector(semantic=False)
     protos = RiskDetector(semantic=semantic, head=False, finetuned=False)
-    default = RiskDetector(semantic=semantic)
+    without = RiskDetector(semantic=semantic, finetuned=False)
     tuned_only = RiskDetector(semantic=semantic, head=False, finetuned=True)
     tuned_only.threshold = 2.0  # the prototypes never decide: patterns + the fine-tuned layer
-    full = RiskDetector(semantic=semantic, finetuned=True)
+    full = RiskDetector(semantic=semantic)
 
     def legacy(rows: Sequence[dict]) -> list[tuple[bool, str]]:
         return [(bool(LEGACY.search(r["text"])), "?") for r in rows]
@@ -150,10 +154,10 @@ def methods(semantic: SemanticLayer) -> dict[str, Predict]:
         "old regex list (15)": legacy,
         "patterns": run(patterns, False),
         "patterns + prototypes": run(protos, False),
-        "default (shipped): patterns + prototypes + head + context": run(default, True),
+        WITHOUT_LABEL: run(without, True),
         "patterns + fine-tuned (no context)": run(tuned_only, False),
         "patterns + fine-tuned, in context": run(tuned_only, True),
-        "opt-in: default + fine-tuned (`finetuned=True`)": run(full, True),
+        DEFAULT_LABEL: run(full, True),
     }
 
 
@@ -189,8 +193,8 @@ def speed(rows: Sequence[dict], repeats: int, semantic: SemanticLayer) -> dict[s
     contexts = [r["context"] for r in rows]
     out: dict[str, list[float]] = {}
     patterns = RiskDetector(semantic=False)
-    previous = RiskDetector(semantic=semantic)
-    full = RiskDetector(semantic=semantic, finetuned=True)
+    previous = RiskDetector(semantic=semantic, finetuned=False)
+    full = RiskDetector(semantic=semantic)
     full.assess_many(["warm up"], [["the model loads"]])
     for _ in range(repeats):
         t = time.perf_counter()
@@ -257,8 +261,11 @@ def everyday_table(semantic: SemanticLayer) -> list[str]:
         "|---|---|---|",
     ]
     for name, det in (
-        ("default (shipped)", RiskDetector(semantic=semantic)),
-        ("with fine-tuned (opt-in)", RiskDetector(semantic=semantic, finetuned=True)),
+        (
+            "without fine-tuned (`finetuned=False`)",
+            RiskDetector(semantic=semantic, finetuned=False),
+        ),
+        ("default (shipped, fine-tuned on)", RiskDetector(semantic=semantic)),
     ):
         out = det.assess_many(texts, [[] for _ in texts])
         hits = [
@@ -337,11 +344,12 @@ def report(rows: list[dict], repeats: int, esconv: Path | None = None) -> tuple[
         "| configuration | messages/s | CPU ms per message |",
         "|---|---|---|",
         f"| patterns only | {fmt(sp['patterns'])} | - |",
-        f"| default detector (no fine-tuned layer), batched | {fmt(sp['previous'])} | "
+        f"| without the fine-tuned layer, batched | {fmt(sp['previous'])} | "
         f"{statistics.median(sp['previous_cpu_ms']):.1f} |",
-        f"| with the fine-tuned layer, batched (`assess_many`) | {fmt(sp['full'])} | "
+        f"| default (fine-tuned layer on), batched (`assess_many`) | {fmt(sp['full'])} | "
         f"{statistics.median(sp['full_cpu_ms']):.1f} |",
-        f"| with the fine-tuned layer, one call per message (`assess`) | {fmt(sp['batch1'])} | - |",
+        f"| default (fine-tuned layer on), one call per message (`assess`) | {fmt(sp['batch1'])} "
+        "| - |",
     ]
     if EVERYDAY.is_file():
         lines += ["", *everyday_table(semantic)]
@@ -356,13 +364,16 @@ def report(rows: list[dict], repeats: int, esconv: Path | None = None) -> tuple[
             "| by category | by layer | CPU ms per turn |",
             "|---|---|---|---|---|---|---|---|---|",
         ]
-        full = RiskDetector(semantic=semantic, finetuned=True)
-        previous = RiskDetector(semantic=semantic)
+        full = RiskDetector(semantic=semantic)
+        previous = RiskDetector(semantic=semantic, finetuned=False)
         for split in ("valid", "test"):
             path = esconv / f"{split}.json"
             if not path.is_file():
                 continue
-            for name, det in (("with fine-tuned (opt-in)", full), ("default (shipped)", previous)):
+            for name, det in (
+                ("default (shipped, fine-tuned on)", full),
+                ("without fine-tuned", previous),
+            ):
                 es = esconv_flags(path, det)
                 cats = ", ".join(f"{k} {v}" for k, v in sorted(es["by_category"].items()))
                 layers = ", ".join(f"{k} {v}" for k, v in sorted(es["by_layer"].items()))
@@ -374,8 +385,9 @@ def report(rows: list[dict], repeats: int, esconv: Path | None = None) -> tuple[
                 print(lines[-1], flush=True)
         lines += [
             "",
-            "(CPU ms per turn of the default detector is measured after the opt-in one, with "
-            "the prototypes' embeddings already cached, so it undercounts.)",
+            "(CPU ms per turn of the detector without the fine-tuned layer is measured after "
+            "the default one, with the prototypes' embeddings already cached, so it "
+            "undercounts.)",
         ]
     return "\n".join(lines), results
 

@@ -34,7 +34,11 @@ def test_check_one_message_as_json():
 
 
 def test_check_reads_context_and_a_file_of_messages(tmp_path):
-    r = sweetiechat("safety", "check", "I bought a rope.", "-c", "I want it all to stop.", "--json")
+    args = ("safety", "check", "I bought a rope.", "-c", "I want it all to stop.", "--json")
+    r = sweetiechat(*args)  # the fine-tuned layer (on by default) reads the earlier turn itself
+    assert json.loads(r.stdout)["risk"] is True
+    assert json.loads(r.stdout)["layer"] in ("finetuned", "context")
+    r = sweetiechat(*args, "--no-finetuned")  # without it, the context rule flags it
     assert json.loads(r.stdout)["layer"] == "context"
     messages = tmp_path / "messages.txt"
     messages.write_text(

@@ -39,13 +39,15 @@ def check(
     semantic: bool = typer.Option(
         True, "--semantic/--no-semantic", help="Use the MiniLM layer (needs the safety extra)."
     ),
-    finetuned: bool = typer.Option(
-        False,
+    finetuned: bool | None = typer.Option(
+        None,
         "--finetuned/--no-finetuned",
-        help="Add the opt-in fine-tuned layer (MiniLM + LoRA, reads the context).",
+        help="The fine-tuned layer (MiniLM + LoRA, reads the context): on by default with "
+        "the semantic layer; --no-finetuned leaves it out.",
+        show_default=False,
     ),
     adapter: Path | None = typer.Option(
-        None, "--adapter", help="With --finetuned: an adapter file from 'safety train'."
+        None, "--adapter", help="An adapter file from 'safety train' for the fine-tuned layer."
     ),
 ) -> None:
     """Is there crisis risk in a message? Prints {"risk", "category", "score", "layer"}.
@@ -61,13 +63,15 @@ def check(
 
     if (text is None) == (file is None):
         raise UserError("give either a TEXT to check or --file FILE (one message per line)")
-    if adapter is not None and not finetuned:
-        raise UserError(f"--adapter {adapter}: add --finetuned to use it")
-    if finetuned and not semantic:
-        raise UserError("--finetuned needs the semantic layer: leave out --no-semantic")
-    tuned: bool | Path = (adapter or True) if finetuned else False
+    if adapter is not None and finetuned is False:
+        raise UserError(f"--adapter {adapter}: leave out --no-finetuned to use it")
+    if (finetuned or adapter is not None) and not semantic:
+        raise UserError("the fine-tuned layer needs the semantic layer: leave out --no-semantic")
+    tuned: bool | Path | str = False
+    if finetuned is not False and semantic:
+        tuned = adapter or (True if finetuned else "auto")
     detector = RiskDetector(semantic="auto" if semantic else False, finetuned=tuned)
-    if finetuned and detector.finetuned is None:
+    if (finetuned or adapter is not None) and detector.finetuned is None:
         raise UserError(
             "--finetuned needs the semantic layer, which is not installed: "
             "pip install 'sweetiechat[safety]'"
