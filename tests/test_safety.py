@@ -61,11 +61,7 @@ def test_patterns_catch_explicit_risk_with_its_category(patterns, text, category
 
 
 #: The default detector's known false alarms among them (docs/safety.md, Limits).
-KNOWN_DEFAULT_FALSE_ALARMS = {
-    "I burned myself on the stove while cooking, it's fine.": (
-        "the fine-tuned layer reads 'burned myself' as self-harm (0.98)"
-    ),
-}
+KNOWN_DEFAULT_FALSE_ALARMS: dict[str, str] = {}
 
 
 def _with_known(texts: list[str], known: dict[str, str]) -> list[object]:
