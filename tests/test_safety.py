@@ -60,15 +60,11 @@ def test_patterns_catch_explicit_risk_with_its_category(patterns, text, category
     assert result.score == 1.0
 
 
-#: The default detector's known false alarms among them (docs/safety.md, Limits).
-KNOWN_DEFAULT_FALSE_ALARMS: dict[str, str] = {}
-
-
-def _with_known(texts: list[str], known: dict[str, str]) -> list[object]:
-    return [
-        pytest.param(t, marks=pytest.mark.xfail(strict=True, reason=known[t])) if t in known else t
-        for t in texts
-    ]
+def _both_detectors(known_false_alarm_of_full: str) -> list[object]:
+    """``semantic_only`` and ``full``, the latter a strict known false alarm (docs/safety.md,
+    Limits): a fix shows up as a failing xfail."""
+    xfail = pytest.mark.xfail(strict=True, reason=known_false_alarm_of_full)
+    return ["semantic_only", pytest.param("full", marks=xfail)]
 
 
 @pytest.mark.slow
@@ -81,7 +77,7 @@ def test_figurative_speech_does_not_fire_without_the_fine_tuned_layer(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("text", _with_known(FIGURATIVE, KNOWN_DEFAULT_FALSE_ALARMS))
+@pytest.mark.parametrize("text", FIGURATIVE)
 def test_figurative_speech_does_not_fire_with_the_default_detector(full, text):
     assert not full.assess(text).risk, full.assess(text)
 
@@ -123,16 +119,7 @@ def test_context_turns_change_the_reading(which, request):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "which",
-    [
-        "semantic_only",
-        pytest.param(
-            "full",
-            marks=pytest.mark.xfail(
-                strict=True, reason="the fine-tuned layer reads it as risk after 'I want to die'"
-            ),
-        ),
-    ],
+    "which", _both_detectors("the fine-tuned layer reads it as risk after 'I want to die'")
 )
 def test_an_ordinary_reply_after_a_risky_turn_is_not_flagged(which, request):
     """Without a cue, the context rule leaves it alone; the fine-tuned layer flags it (0.73),
@@ -238,17 +225,10 @@ ORDINARY_DIALOGUE = [
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "which",
-    [
-        "semantic_only",
-        pytest.param(
-            "full",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="the fine-tuned layer flags 'go for a walk to clear my head' (0.95) after "
-                "this long context, and the context rule the next turn",
-            ),
-        ),
-    ],
+    _both_detectors(
+        "the fine-tuned layer flags turns of it ('go for a walk to clear my head' 0.99) after "
+        "this long context, and the context rule the next turn"
+    ),
 )
 def test_ordinary_conversation_does_not_fire_in_context(which, request):
     full = request.getfixturevalue(which)
