@@ -30,7 +30,7 @@ from sweetiechat.quality.finetune_train import read_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "benchmarks" / "data"
-ESCONV = Path("/work/shared/data/esconv")
+ESCONV = ROOT.parent / "shared" / "data" / "esconv"  # ESConv beside the checkout (never copied)
 CATEGORIES = ("suicidal_ideation", "self_harm", "harm_from_others", "means_request")
 #: The sets, in table order: name -> (file, split or None for every row, held-out status).
 SETS: dict[str, tuple[str, str | None, str]] = {

@@ -55,7 +55,7 @@ SPLIT_NAMES = {
     "blind": "blind",
 }
 DOC = ROOT / "docs" / "safety.md"
-ESCONV = Path("/work/shared/data/esconv")
+ESCONV = ROOT.parent / "shared" / "data" / "esconv"  # ESConv beside the checkout (never copied)
 BLIND_MARK = "<!-- blind-results -->"
 CATEGORIES = ["suicidal_ideation", "self_harm", "harm_from_others", "means_request"]
 #: The detector without the fine-tuned layer (the default until it was switched on).

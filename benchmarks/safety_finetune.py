@@ -57,7 +57,7 @@ from sweetiechat.quality.semantic import SemanticLayer, spell_out
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "benchmarks" / "data"
-ESCONV = Path("/work/shared/data/esconv")
+ESCONV = ROOT.parent / "shared" / "data" / "esconv"  # ESConv beside the checkout (never copied)
 OUT = ROOT / "sweetiechat" / "data" / FINETUNED_FILE
 TRAIN_FILES = (
     "crisis_train.jsonl",

@@ -40,7 +40,7 @@ from sweetiechat.quality.semantic import CATEGORIES, SemanticLayer, spell_out
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "benchmarks" / "data"
-ESCONV = Path("/work/shared/data/esconv")
+ESCONV = ROOT.parent / "shared" / "data" / "esconv"  # ESConv beside the checkout (never copied)
 OUT = ROOT / "sweetiechat" / "data" / DEFAULT_HEAD
 
 
