@@ -7,6 +7,7 @@ import io
 import itertools
 import os
 import re
+import signal
 import sys
 import time
 from pathlib import Path
@@ -24,6 +25,23 @@ from sweetiechat.taxonomy import Strategy
 pexpect = pytest.importorskip("pexpect")
 EXE = Path(sys.executable).with_name("sweetiechat")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def spawn(args: list[str], timeout: int) -> pexpect.spawn:
+    """``sweetiechat ARGS`` in a pseudo-terminal, as a shell starts a program in the
+    foreground: with Ctrl-C's default action, even when this test run ignores SIGINT (a
+    background job of a script does, and a child would inherit that and never see Ctrl-C)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "120", "TERM": "xterm"}
+    child = pexpect.spawn(
+        str(EXE),
+        args,
+        env=env,
+        encoding="utf-8",
+        timeout=timeout,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    child.delayafterterminate = 2  # a loaded machine can take over 0.1 s to end a torch process
+    return child
 
 
 class Picky:
@@ -102,11 +120,9 @@ def test_the_real_program_in_a_terminal(tmp_path):
 
     counselor = trained("classifier")
     out = tmp_path / "me.jsonl"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "120", "TERM": "xterm"}
     args = ["chat", "--max-tokens", "14", "--temperature", "0", "--locale", "en-GB"]
     args += ["--counselor", str(counselor), "--out", str(out)]
-    child = pexpect.spawn(str(EXE), args, env=env, encoding="utf-8", timeout=600)
-    child.delayafterterminate = 2  # a loaded machine can take over 0.1 s to end a torch process
+    child = spawn(args, timeout=600)
     try:
         child.expect("you> ")
         child.sendline("I can't sleep before my exams.")
@@ -172,15 +188,11 @@ def test_ctrl_c_reaching_a_worker_thread_still_ends_the_chat(tmp_path):
     one of its worker threads, it must still end the chat at the prompt (with ``input()``
     it waited forever)."""
     import ctypes
-    import signal
 
     tgkill = getattr(ctypes.CDLL(None), "tgkill", None)
     if tgkill is None:
         pytest.skip("no tgkill in this C library")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "120", "TERM": "xterm"}
-    args = ["chat", "--max-tokens", "8", "--out", str(tmp_path / "me.jsonl")]
-    child = pexpect.spawn(str(EXE), args, env=env, encoding="utf-8", timeout=300)
-    child.delayafterterminate = 2
+    child = spawn(["chat", "--max-tokens", "8", "--out", str(tmp_path / "me.jsonl")], timeout=300)
     try:
         child.expect("you> ")
         workers = [int(t) for t in os.listdir(f"/proc/{child.pid}/task") if int(t) != child.pid]
