@@ -32,6 +32,12 @@ def read_line(prompt: str, stdin: TextIO | None = None, out: TextIO | None = Non
     On a terminal (in the main thread, not on Windows) a Ctrl-C raises ``KeyboardInterrupt``
     whichever thread receives the signal; elsewhere this is ``input(prompt)``.
 
+    Args:
+        prompt: shown before the line, without a newline.
+        stdin: the terminal read (default ``sys.stdin``); when it is not a terminal,
+            ``input(prompt)`` reads ``sys.stdin`` as usual.
+        out: where the prompt goes (default ``sys.stdout``).
+
     Raises:
         EOFError: at the end of input (Ctrl-D on an empty line).
         KeyboardInterrupt: on Ctrl-C.
