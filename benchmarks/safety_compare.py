@@ -20,18 +20,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
-from collections import Counter
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from safety_eval import CATEGORIES, ESCONV, esconv_flags, load, load_blind, scores
 
 from sweetiechat.quality.finetune_train import read_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "benchmarks" / "data"
-ESCONV = ROOT.parent / "shared" / "data" / "esconv"  # ESConv beside the checkout (never copied)
-CATEGORIES = ("suicidal_ideation", "self_harm", "harm_from_others", "means_request")
 #: The sets, in table order: name -> (file, split or None for every row, held-out status).
 SETS: dict[str, tuple[str, str | None, str]] = {
     "crisis_eval dev half": ("crisis_eval.jsonl", "dev", "development"),
@@ -45,54 +44,11 @@ assert all("blind3" not in f for f, _, _ in SETS.values())
 
 
 def load_set(file: str, split: str | None) -> list[dict[str, Any]]:
-    """The rows of one evaluation set (text, context, category)."""
-    path = DATA / file
+    """The rows of one evaluation set (text, context, category): a split of
+    ``safety_eval.load()``'s rows (``crisis_eval`` and ``crisis_fresh``), or a whole file."""
     if split is None:
-        return [
-            {"text": r.text, "context": r.context, "category": r.category} for r in read_rows(path)
-        ]
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [r for r in rows if r["split"] == split]
-
-
-def score(rows: Sequence[dict[str, Any]], risk: Sequence[bool]) -> dict[str, Any]:
-    """Precision, recall, false positives and negatives, recall per category."""
-    gold = [r["category"] != "none" for r in rows]
-    tp = sum(p and g for p, g in zip(risk, gold, strict=True))
-    fp = sum(p and not g for p, g in zip(risk, gold, strict=True))
-    fn = sum(g and not p for p, g in zip(risk, gold, strict=True))
-    out: dict[str, Any] = {
-        "P": tp / (tp + fp) if tp + fp else 1.0,
-        "R": tp / (tp + fn) if tp + fn else 1.0,
-        "FP": fp,
-        "FN": fn,
-    }
-    for c in CATEGORIES:
-        idx = [i for i, r in enumerate(rows) if r["category"] == c]
-        out[c] = sum(risk[i] for i in idx) / len(idx) if idx else None
-    return out
-
-
-def esconv(det: Any, split: str) -> dict[str, Any]:
-    """Seeker turns of an ESConv split flagged, each read after the seeker's earlier turns."""
-    from sweetiechat.io import read_dialogues
-
-    texts: list[str] = []
-    contexts: list[list[str]] = []
-    for dialogue in read_dialogues(ESCONV / f"{split}.json"):
-        seeker = [t.text for t in dialogue.turns if t.role == "seeker"]
-        texts += seeker
-        contexts += [seeker[:i] for i in range(len(seeker))]
-    cpu = time.process_time()
-    out = det.assess_many(texts, contexts)
-    cpu = time.process_time() - cpu
-    flagged = [a for a in out if a.risk]
-    return {
-        "turns": len(texts),
-        "flagged": len(flagged),
-        "by_layer": dict(Counter(a.layer for a in flagged)),
-        "cpu_ms": 1000 * cpu / max(len(texts), 1),
-    }
+        return load_blind(DATA / file)
+    return [r for r in load() if r["split"] == split]
 
 
 def run(adapter: str, name: str, with_esconv: bool) -> dict[str, Any]:
@@ -114,7 +70,7 @@ def run(adapter: str, name: str, with_esconv: bool) -> dict[str, Any]:
             continue
         rows = load_set(file, split)
         out = det.assess_many([r["text"] for r in rows], [r["context"] for r in rows])
-        result["sets"][label] = score(rows, [a.risk for a in out])
+        result["sets"][label] = scores(rows, [(a.risk, a.category) for a in out])
         print(f"{name}: {label}: {result['sets'][label]}", flush=True)
     texts = [r.text for r in read_rows(DATA / EVERYDAY)]
     out = det.assess_many(texts, [[] for _ in texts])
@@ -123,7 +79,7 @@ def run(adapter: str, name: str, with_esconv: bool) -> dict[str, Any]:
     result["everyday_total"] = len(texts)
     if with_esconv and ESCONV.is_dir():
         for split in ("valid", "test"):
-            result[f"esconv_{split}"] = esconv(det, split)
+            result[f"esconv_{split}"] = esconv_flags(ESCONV / f"{split}.json", det)
             print(f"{name}: ESConv {split}: {result[f'esconv_{split}']}", flush=True)
     return result
 
@@ -137,13 +93,15 @@ def table(results: Sequence[dict[str, Any]]) -> str:
         for r in results:
             s = r["sets"].get(label)
             cells.append(
-                "-" if s is None else f"R {s['R']:.3f} at P {s['P']:.3f} ({s['FP']} / {s['FN']})"
+                "-"
+                if s is None
+                else f"R {s['recall']:.3f} at P {s['precision']:.3f} ({s['fp']} / {s['fn']})"
             )
         lines.append(f"| {label} ({status}) | " + " | ".join(cells) + " |")
         if label in ("crisis_eval old held-out half", "crisis_fresh"):
             cells = [
                 " / ".join(
-                    "-" if r["sets"][label][c] is None else f"{r['sets'][label][c]:.2f}"
+                    "-" if math.isnan(r["sets"][label][c]) else f"{r['sets'][label][c]:.2f}"
                     for c in CATEGORIES
                 )
                 if label in r["sets"]
