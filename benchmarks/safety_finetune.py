@@ -11,8 +11,11 @@ Training material (never an evaluation set):
   message after an ordinary and after a risky context, everyday medicine and injury, worry
   about someone else, recovered pasts, indirect suicidal ideation, danger told through its
   effects, oblique means questions, self-harm in everyday words);
-- the blind sets v1 and v2, ``crisis_blind.jsonl`` and ``crisis_blind2.jsonl`` (each scored
-  once, then read row by row: training data now, no longer held-out);
+- ``crisis_train_round9.jsonl``: rows written for the error types of blind set v3 (risk and
+  hard negatives, in varied voices);
+- the blind sets v1, v2 and v3, ``crisis_blind.jsonl``, ``crisis_blind2.jsonl`` and
+  ``crisis_blind3.jsonl`` (each scored once, then read row by row: training data now, no
+  longer held-out);
 - the prototype sentences of ``sweetiechat/quality/prototypes.py``;
 - ordinary ESConv seeker turns (``train`` split) as negatives, each with the seeker's earlier
   turns as context, leaving out any turn whose text or context a precise pattern flags;
@@ -21,9 +24,9 @@ Training material (never an evaluation set):
 
 Training rows closer than cosine 0.9 (frozen MiniLM embeddings) to any message of
 ``crisis_eval.jsonl`` (both halves), ``crisis_fresh.jsonl`` or the everyday check sentences
-``crisis_everyday_check.jsonl`` (never trained or tuned on) are dropped. Blind set v3
-(``crisis_blind3.jsonl``, scored once at the end) is never read, embedded or trained on by
-this script.
+``crisis_everyday_check.jsonl`` (never trained or tuned on) are dropped. Blind set v4
+(any ``crisis_blind4*`` file, scored once at the end) is never read, embedded or trained on by
+this script: ``check_unread`` refuses such a name in every list the script reads.
 
 The threshold, the gates and whether the older logistic head stays on are chosen on
 development data only: the development half of ``crisis_eval.jsonl``, ``crisis_fresh.jsonl``
@@ -65,14 +68,33 @@ TRAIN_FILES = (
     "crisis_train_neg.jsonl",
     "crisis_train_everyday.jsonl",
     "crisis_train_round8.jsonl",
+    "crisis_train_round9.jsonl",
     "crisis_blind.jsonl",  # blind set v1: burned after its one scoring, training data now
     "crisis_blind2.jsonl",  # blind set v2: the same
+    "crisis_blind3.jsonl",  # blind set v3: the same
 )
-#: Never read by this script (scored once, at the end, by ``safety_eval.py --blind``).
-UNREAD = ("crisis_blind3.jsonl",)
+#: Blind sets already scored once and read since: training data now.
+BURNED = ("crisis_blind.jsonl", "crisis_blind2.jsonl", "crisis_blind3.jsonl")
+#: Never read by this script (scored once, at the end, by ``safety_eval.py --blind``): any
+#: file whose name starts with one of these.
+UNREAD = ("crisis_blind4",)
 #: Evaluation sets: training rows near one of their messages are dropped.
 EVAL_FILES = ("crisis_eval.jsonl", "crisis_fresh.jsonl", "crisis_everyday_check.jsonl")
-assert not set(UNREAD) & set(TRAIN_FILES + EVAL_FILES)
+
+
+def check_unread(names: Sequence[str]) -> None:
+    """Refuse any file name of a blind set that is still to be scored (``UNREAD``).
+
+    Raises:
+        SystemExit: naming the file, when one of ``names`` is an unread blind set.
+    """
+    for name in names:
+        if Path(name).name.startswith(UNREAD):
+            raise SystemExit(f"{name}: a blind set still to be scored; this script never reads it")
+
+
+check_unread(TRAIN_FILES + EVAL_FILES)
+assert set(BURNED) <= set(TRAIN_FILES)
 
 
 def esconv_turns(split: str, dialogues: int | None, seed: int) -> list[list[str]]:
@@ -90,6 +112,7 @@ def build_rows(n_esconv: int, augment: float, seed: int) -> list[TrainRow]:
     """Every training row before the near-duplicate drop."""
     rng = random.Random(seed)
     rows: list[TrainRow] = []
+    check_unread(TRAIN_FILES)
     for name in TRAIN_FILES:
         if (DATA / name).is_file():
             rows += read_rows(DATA / name, source=name.removesuffix(".jsonl"))
@@ -114,6 +137,7 @@ def build_rows(n_esconv: int, augment: float, seed: int) -> list[TrainRow]:
 def drop_near(rows: list[TrainRow], layer: SemanticLayer) -> tuple[list[TrainRow], dict]:
     """Rows at least cosine 0.9 from every evaluation message; the counts."""
     seen: dict[str, list[str]] = {}
+    check_unread(EVAL_FILES)
     for name in EVAL_FILES:
         path = DATA / name
         if path.is_file():
