@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from sweetiechat.quality.patterns import match_patterns
+from sweetiechat.quality.patterns import context_explains, match_patterns
 
 #: Written for this test (not in the training or evaluation sets).
 QUIET = [
@@ -27,6 +27,11 @@ QUIET = [
     # "haven't in over N years" and "in recovery" (false alarms on blind set v2)
     "I used to cut myself in sixth form but I haven't in more than two years.",
     "I used to burn myself, but I'm in recovery now and doing well.",
+    # laughter and explicit denials (pattern false alarms on blind set v3; round 9)
+    "My little brother's impressions had me killing myself laughing all dinner.",
+    "We nearly died laughing when the cat fell off the sofa.",
+    "Just so you know I'm not suicidal, I'm only angry at my landlord.",
+    "im not gonna hurt myself or anything, i just need to rant about school",
 ]
 FIRES = [
     ("I want to end things, I can't do this.", "suicidal_ideation"),
@@ -55,6 +60,11 @@ FIRES = [
     ("How high do you have to jump from to not survive", "means_request"),
     ("I'm in recovery but I cut myself again last night.", "self_harm"),
     ("I haven't in over a year, but tonight I want to kill myself.", "suicidal_ideation"),
+    # a denial that leaves room for now, or a wish beside it, still fires
+    ("I'm not suicidal yet, but I want to die.", "suicidal_ideation"),
+    ("I'm not going to kill myself tonight, I'll wait till they're away.", "suicidal_ideation"),
+    ("I'm not suicidal, I just want to go to sleep and never wake up again.", "suicidal_ideation"),
+    ("I'm not laughing. I'm going to kill myself.", "suicidal_ideation"),
 ]
 
 
@@ -67,3 +77,36 @@ def test_recovery_others_and_look_alikes_do_not_fire(text):
 def test_first_person_present_risk_still_fires(text, category):
     hit = match_patterns(text)
     assert hit is not None and hit[0] == category, hit
+
+
+#: (category, message, earlier turns, explained): the earlier turns make a pattern's words
+#: about a small child or an animal (round 9; docs/safety.md, Limits), and only then.
+EXPLAINED = [
+    ("harm_from_others", "She hit me!", ["My two-year-old has started throwing toys."], True),
+    (
+        "harm_from_others",
+        "He kicked me.",
+        ["Changing the baby is a battle.", "So much wriggling"],
+        True,
+    ),
+    (
+        "means_request",
+        "what's a lethal dose?",
+        ["the puppy got into the raisins", "he's tiny"],
+        True,
+    ),
+    ("harm_from_others", "He hit me.", ["The baby woke up.", "My husband was furious."], False),
+    ("harm_from_others", "He hit me.", [], False),
+    ("means_request", "How many of my pills is a lethal dose?", ["My cat ate a lily."], False),
+    ("means_request", "what's a lethal dose?", ["I want it to be over."], False),
+    ("suicidal_ideation", "I want to die.", ["My toddler hit me."], False),
+]
+
+
+@pytest.mark.parametrize(("category", "text", "context", "explained"), EXPLAINED)
+def test_the_earlier_turns_explain_a_childs_hitting_and_a_pets_dose(
+    category, text, context, explained
+):
+    hit = match_patterns(text)
+    assert hit is not None and hit[0] == category, hit
+    assert context_explains(category, text, context) is explained

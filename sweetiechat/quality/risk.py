@@ -27,7 +27,13 @@ import numpy as np
 from sweetiechat._async import run_sync
 from sweetiechat.errors import ConfigError
 from sweetiechat.quality.language import looks_english
-from sweetiechat.quality.patterns import has_cue, has_harm_cue, has_topic_cue, match_patterns
+from sweetiechat.quality.patterns import (
+    context_explains,
+    has_cue,
+    has_harm_cue,
+    has_topic_cue,
+    match_patterns,
+)
 from sweetiechat.quality.semantic import (
     CATEGORIES,
     SemanticLayer,
@@ -218,6 +224,8 @@ class RiskDetector:
                 out[i] = RiskAssessment(False, "none", 0.0, "empty", note="empty message")
                 continue
             hit = match_patterns(text)
+            if hit and contexts and context_explains(hit[0], text, list(contexts[i])):
+                hit = None  # a toddler's hitting, a dog's dose: the learned layers decide
             if hit:
                 out[i] = RiskAssessment(
                     True, cast(RiskCategory, hit[0]), 1.0, "pattern", evidence=hit[1]
