@@ -10,6 +10,12 @@ Writes docs/performance.md.
 
     python benchmarks/generation_throughput.py [--runs 2] [--no-embedded] [--no-api]
         [--clients langchain,direct] [--embedded-turns 3] [--baseline-dialogues 3]
+        [--per-slot 2]
+
+Each embedded level above concurrency 1 generates ``--per-slot`` × concurrency dialogues (2 by
+default, as the API path always does), so that a run measures the steady state a generation
+job spends most of its time in, not only its start (every dialogue wants its first prompt at
+once) and its end (the last dialogues finish alone).
 """
 
 from __future__ import annotations
@@ -214,10 +220,12 @@ def api_section(runs: int, folder: Path, clients: tuple[str, ...]) -> list[str]:
     return lines
 
 
-def embedded_section(runs: int, folder: Path, turns: int = TURNS, baseline: int = 3) -> list[str]:
+def embedded_section(
+    runs: int, folder: Path, turns: int = TURNS, baseline: int = 3, per_slot: int = 2
+) -> list[str]:
     from sweetiechat.backends import threads
 
-    sizes = {1: baseline, 8: 8, 16: 16}
+    sizes = {c: baseline if c == 1 else per_slot * c for c in EMBEDDED_LEVELS}
     results = _repeat(runs, EMBEDDED_LEVELS, lambda c: embedded_run(c, sizes[c], folder, turns))
     base = [r["measured"] for r in results[1]]
     base_cpu = [r["cpu_per_dialogue"] for r in results[1]]
@@ -229,8 +237,10 @@ def embedded_section(runs: int, folder: Path, turns: int = TURNS, baseline: int 
     )
     lines = [
         f"Embedded SmolLM2-135M (CPU, float32, {threads.base_threads()} torch thread(s): {how}), "
-        f"{turns} seeker turns, likelihood counselor; {baseline}, 8 and 16 dialogues at "
-        "concurrency 1, 8 and 16, each run from an empty prefix cache. Concurrent dialogues "
+        f"{turns} seeker turns, likelihood counselor; "
+        f"{', '.join(str(sizes[c]) for c in EMBEDDED_LEVELS)} dialogues at concurrency "
+        f"{', '.join(str(c) for c in EMBEDDED_LEVELS)} ({per_slot} per slot beyond concurrency "
+        "1), each run from an empty prefix cache. Concurrent dialogues "
         "share one continuous batch: requests join between decoding steps and leave when "
         "done. × c=1 is the ratio to concurrency 1 in the same round, by wall time "
         "(dialogues/min) and by CPU time (CPU s/dialogue of c=1 / this row's); tokens/s counts "
@@ -278,6 +288,12 @@ def main() -> None:
         "--baseline-dialogues", type=int, default=3, help="embedded dialogues at concurrency 1"
     )
     parser.add_argument(
+        "--per-slot",
+        type=int,
+        default=2,
+        help="embedded dialogues per unit of concurrency above 1 (the API path always uses 2)",
+    )
+    parser.add_argument(
         "--clients", default="langchain,direct", help="API clients to compare, comma-separated"
     )
     parser.add_argument("--note", default="", help="a sentence on the machine's load")
@@ -292,7 +308,9 @@ def main() -> None:
         update_section("generation-api", "\n".join([head, "", *api]))
         print("\n".join(api))
     if not args.no_embedded:
-        embedded = embedded_section(args.runs, folder, args.embedded_turns, args.baseline_dialogues)
+        embedded = embedded_section(
+            args.runs, folder, args.embedded_turns, args.baseline_dialogues, args.per_slot
+        )
         update_section("generation-embedded", "\n".join([head, "", *embedded]))
         print("\n".join(embedded))
 
