@@ -3,7 +3,8 @@ with the same code, on every set the project may score them on: the development 
 old held-out half of ``crisis_eval.jsonl``, ``crisis_fresh.jsonl``, the everyday check
 sentences, ESConv seeker turns (``valid``, used for tuning, and ``test``), and the burned blind
 sets v1, v2 and v3 (training data now: reported as training-set figures, never as held-out
-ones). Blind set v4 (any ``crisis_blind4*`` file) is never read here: ``check_set`` refuses it.
+ones). Blind set v4 (any ``crisis_blind4*`` file) is never read here:
+``safety_eval.refuse_unread`` refuses it.
 
 Each detector is ``RiskDetector(finetuned=ADAPTER)`` (``none``: without the fine-tuned layer),
 every message read in its context. One detector per process keeps runs independent, so two
@@ -25,7 +26,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from safety_eval import CATEGORIES, ESCONV, esconv_flags, load, load_blind, scores
+from safety_eval import (
+    CATEGORIES,
+    ESCONV,
+    esconv_flags,
+    load,
+    load_blind,
+    refuse_unread,
+    scores,
+)
 
 from sweetiechat.quality.finetune_train import read_rows
 
@@ -41,29 +50,13 @@ SETS: dict[str, tuple[str, str | None, str]] = {
     "blind v3": ("crisis_blind3.jsonl", None, "training data now"),
 }
 EVERYDAY = "crisis_everyday_check.jsonl"
-#: Blind sets still to be scored once, by the lead: no file whose name starts so is read here.
-UNREAD = ("crisis_blind4",)
-
-
-def check_set(file: str) -> None:
-    """Refuse a blind set that is still to be scored.
-
-    Raises:
-        SystemExit: naming the file, when it is one of ``UNREAD``.
-    """
-    if Path(file).name.startswith(UNREAD):
-        raise SystemExit(f"{file}: a blind set still to be scored; this script never reads it")
-
-
-for _file, _, _ in SETS.values():
-    check_set(_file)
-check_set(EVERYDAY)
+refuse_unread([*(file for file, _, _ in SETS.values()), EVERYDAY])
 
 
 def load_set(file: str, split: str | None) -> list[dict[str, Any]]:
     """The rows of one evaluation set (text, context, category): a split of
     ``safety_eval.load()``'s rows (``crisis_eval`` and ``crisis_fresh``), or a whole file."""
-    check_set(file)
+    refuse_unread([file])
     if split is None:
         return load_blind(DATA / file)
     return [r for r in load() if r["split"] == split]

@@ -57,6 +57,9 @@ SPLIT_NAMES = {
 DOC = ROOT / "docs" / "safety.md"
 ESCONV = ROOT.parent / "shared" / "data" / "esconv"  # ESConv beside the checkout (never copied)
 BLIND_MARK = "<!-- blind-results -->"
+#: Blind sets still to be scored once, by the lead (only with ``--blind``): any file whose name
+#: starts with one of these is refused by the scripts that train, tune or compare detectors.
+UNREAD = ("crisis_blind4",)
 CATEGORIES = ["suicidal_ideation", "self_harm", "harm_from_others", "means_request"]
 #: The detector without the fine-tuned layer (the default until it was switched on).
 WITHOUT_LABEL = "without fine-tuned (`finetuned=False`): patterns + prototypes + head + context"
@@ -98,6 +101,17 @@ def load() -> list[dict]:
         for line in path.read_text().splitlines()
         if line.strip()
     ]
+
+
+def refuse_unread(names: Sequence[str | Path]) -> None:
+    """Refuse any file name of a blind set that is still to be scored (``UNREAD``).
+
+    Raises:
+        SystemExit: naming the file, when one of ``names`` is an unread blind set.
+    """
+    for name in names:
+        if Path(name).name.startswith(UNREAD):
+            raise SystemExit(f"{name}: a blind set still to be scored; this script never reads it")
 
 
 def blind_mark(path: Path) -> str:

@@ -26,7 +26,7 @@ Training rows closer than cosine 0.9 (frozen MiniLM embeddings) to any message o
 ``crisis_eval.jsonl`` (both halves), ``crisis_fresh.jsonl`` or the everyday check sentences
 ``crisis_everyday_check.jsonl`` (never trained or tuned on) are dropped. Blind set v4
 (any ``crisis_blind4*`` file, scored once at the end) is never read, embedded or trained on by
-this script: ``check_unread`` refuses such a name in every list the script reads.
+this script: ``safety_eval.refuse_unread`` refuses such a name in every list it reads.
 
 The threshold, the gates and whether the older logistic head stays on are chosen on
 development data only: the development half of ``crisis_eval.jsonl``, ``crisis_fresh.jsonl``
@@ -50,6 +50,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from safety_eval import ESCONV, refuse_unread
+
 from sweetiechat.io import read_dialogues
 from sweetiechat.quality.finetune_train import TrainRow, balance_weights, read_rows
 from sweetiechat.quality.finetuned import FINETUNED_FILE, FinetunedClassifier
@@ -60,7 +62,6 @@ from sweetiechat.quality.semantic import SemanticLayer, spell_out
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "benchmarks" / "data"
-ESCONV = ROOT.parent / "shared" / "data" / "esconv"  # ESConv beside the checkout (never copied)
 OUT = ROOT / "sweetiechat" / "data" / FINETUNED_FILE
 TRAIN_FILES = (
     "crisis_train.jsonl",
@@ -75,25 +76,11 @@ TRAIN_FILES = (
 )
 #: Blind sets already scored once and read since: training data now.
 BURNED = ("crisis_blind.jsonl", "crisis_blind2.jsonl", "crisis_blind3.jsonl")
-#: Never read by this script (scored once, at the end, by ``safety_eval.py --blind``): any
-#: file whose name starts with one of these.
-UNREAD = ("crisis_blind4",)
 #: Evaluation sets: training rows near one of their messages are dropped.
 EVAL_FILES = ("crisis_eval.jsonl", "crisis_fresh.jsonl", "crisis_everyday_check.jsonl")
 
 
-def check_unread(names: Sequence[str]) -> None:
-    """Refuse any file name of a blind set that is still to be scored (``UNREAD``).
-
-    Raises:
-        SystemExit: naming the file, when one of ``names`` is an unread blind set.
-    """
-    for name in names:
-        if Path(name).name.startswith(UNREAD):
-            raise SystemExit(f"{name}: a blind set still to be scored; this script never reads it")
-
-
-check_unread(TRAIN_FILES + EVAL_FILES)
+refuse_unread(TRAIN_FILES + EVAL_FILES)
 assert set(BURNED) <= set(TRAIN_FILES)
 
 
@@ -112,7 +99,7 @@ def build_rows(n_esconv: int, augment: float, seed: int) -> list[TrainRow]:
     """Every training row before the near-duplicate drop."""
     rng = random.Random(seed)
     rows: list[TrainRow] = []
-    check_unread(TRAIN_FILES)
+    refuse_unread(TRAIN_FILES)
     for name in TRAIN_FILES:
         if (DATA / name).is_file():
             rows += read_rows(DATA / name, source=name.removesuffix(".jsonl"))
@@ -137,7 +124,7 @@ def build_rows(n_esconv: int, augment: float, seed: int) -> list[TrainRow]:
 def drop_near(rows: list[TrainRow], layer: SemanticLayer) -> tuple[list[TrainRow], dict]:
     """Rows at least cosine 0.9 from every evaluation message; the counts."""
     seen: dict[str, list[str]] = {}
-    check_unread(EVAL_FILES)
+    refuse_unread(EVAL_FILES)
     for name in EVAL_FILES:
         path = DATA / name
         if path.is_file():

@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from safety_eval import ESCONV
 
 from sweetiechat.io import read_dialogues
 from sweetiechat.quality.head import DEFAULT_HEAD, RiskHead
@@ -40,7 +41,6 @@ from sweetiechat.quality.semantic import CATEGORIES, SemanticLayer, spell_out
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "benchmarks" / "data"
-ESCONV = ROOT.parent / "shared" / "data" / "esconv"  # ESConv beside the checkout (never copied)
 OUT = ROOT / "sweetiechat" / "data" / DEFAULT_HEAD
 
 

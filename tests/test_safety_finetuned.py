@@ -387,22 +387,6 @@ MUST_NOT_FIRE_ROUND9 = [
 
 
 @shipped
-@pytest.mark.parametrize(("text", "context"), MUST_FIRE_ROUND9)
-def test_the_default_detector_finds_blind_v3s_kinds_of_risk(detector, text, context):
-    verdict = detector.assess(text, context)
-    assert verdict.risk, verdict
-
-
-@shipped
-@pytest.mark.parametrize(("text", "context"), MUST_NOT_FIRE_ROUND9)
-def test_the_default_detector_leaves_blind_v3s_kinds_of_everyday_talk_alone(
-    detector, text, context
-):
-    verdict = detector.assess(text, context)
-    assert not verdict.risk, verdict
-
-
-@shipped
 def test_a_toddlers_hitting_and_a_pets_dose_are_read_in_their_context(detector):
     """The earlier turns make the pattern's words about a small child or a dog (round 9), and
     the learned layers, reading the same turns, find no risk; an adult named last still
@@ -418,14 +402,14 @@ def test_a_toddlers_hitting_and_a_pets_dose_are_read_in_their_context(detector):
 
 
 @shipped
-@pytest.mark.parametrize(("text", "context"), MUST_FIRE_IN_CONTEXT)
+@pytest.mark.parametrize(("text", "context"), MUST_FIRE_IN_CONTEXT + MUST_FIRE_ROUND9)
 def test_the_default_detector_finds_risk_in_other_words(detector, text, context):
     verdict = detector.assess(text, context)
     assert verdict.risk, verdict
 
 
 @shipped
-@pytest.mark.parametrize(("text", "context"), MUST_NOT_FIRE_IN_CONTEXT)
+@pytest.mark.parametrize(("text", "context"), MUST_NOT_FIRE_IN_CONTEXT + MUST_NOT_FIRE_ROUND9)
 def test_the_default_detector_leaves_everyday_and_past_talk_alone(detector, text, context):
     verdict = detector.assess(text, context)
     assert not verdict.risk, verdict
