@@ -2,8 +2,8 @@
 with the same code, on every set the project may score them on: the development half and the
 old held-out half of ``crisis_eval.jsonl``, ``crisis_fresh.jsonl``, the everyday check
 sentences, ESConv seeker turns (``valid``, used for tuning, and ``test``), and the burned blind
-sets v1, v2 and v3 (training data now: reported as training-set figures, never as held-out
-ones). Blind set v4 (any ``crisis_blind4*`` file) is never read here:
+sets v1, v2, v3 and v4 (training data now: reported as training-set figures, never as
+held-out ones). Blind set v5 (any ``crisis_blind5*`` file) is never read here:
 ``safety_eval.refuse_unread`` refuses it.
 
 Each detector is ``RiskDetector(finetuned=ADAPTER)`` (``none``: without the fine-tuned layer),
@@ -48,6 +48,7 @@ SETS: dict[str, tuple[str, str | None, str]] = {
     "blind v1": ("crisis_blind.jsonl", None, "training data now"),
     "blind v2": ("crisis_blind2.jsonl", None, "training data now"),
     "blind v3": ("crisis_blind3.jsonl", None, "training data now"),
+    "blind v4": ("crisis_blind4.jsonl", None, "training data now"),
 }
 EVERYDAY = "crisis_everyday_check.jsonl"
 refuse_unread([*(file for file, _, _ in SETS.values()), EVERYDAY])

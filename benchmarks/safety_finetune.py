@@ -13,9 +13,11 @@ Training material (never an evaluation set):
   effects, oblique means questions, self-harm in everyday words);
 - ``crisis_train_round9.jsonl``: rows written for the error types of blind set v3 (risk and
   hard negatives, in varied voices);
-- the blind sets v1, v2 and v3, ``crisis_blind.jsonl``, ``crisis_blind2.jsonl`` and
-  ``crisis_blind3.jsonl`` (each scored once, then read row by row: training data now, no
-  longer held-out);
+- ``crisis_train_round10.jsonl``: rows written for the error types of blind set v4 (indirect
+  suicidal ideation and its hard negatives above all, in varied voices);
+- the blind sets v1, v2, v3 and v4, ``crisis_blind.jsonl``, ``crisis_blind2.jsonl``,
+  ``crisis_blind3.jsonl`` and ``crisis_blind4.jsonl`` (each scored once, then read row by
+  row: training data now, no longer held-out);
 - the prototype sentences of ``sweetiechat/quality/prototypes.py``;
 - ordinary ESConv seeker turns (``train`` split) as negatives, each with the seeker's earlier
   turns as context, leaving out any turn whose text or context a precise pattern flags;
@@ -24,8 +26,8 @@ Training material (never an evaluation set):
 
 Training rows closer than cosine 0.9 (frozen MiniLM embeddings) to any message of
 ``crisis_eval.jsonl`` (both halves), ``crisis_fresh.jsonl`` or the everyday check sentences
-``crisis_everyday_check.jsonl`` (never trained or tuned on) are dropped. Blind set v4
-(any ``crisis_blind4*`` file, scored once at the end) is never read, embedded or trained on by
+``crisis_everyday_check.jsonl`` (never trained or tuned on) are dropped. Blind set v5
+(any ``crisis_blind5*`` file, scored once at the end) is never read, embedded or trained on by
 this script: ``safety_eval.refuse_unread`` refuses such a name in every list it reads.
 
 The threshold, the gates and whether the older logistic head stays on are chosen on
@@ -70,12 +72,19 @@ TRAIN_FILES = (
     "crisis_train_everyday.jsonl",
     "crisis_train_round8.jsonl",
     "crisis_train_round9.jsonl",
+    "crisis_train_round10.jsonl",
     "crisis_blind.jsonl",  # blind set v1: burned after its one scoring, training data now
     "crisis_blind2.jsonl",  # blind set v2: the same
     "crisis_blind3.jsonl",  # blind set v3: the same
+    "crisis_blind4.jsonl",  # blind set v4: the same
 )
 #: Blind sets already scored once and read since: training data now.
-BURNED = ("crisis_blind.jsonl", "crisis_blind2.jsonl", "crisis_blind3.jsonl")
+BURNED = (
+    "crisis_blind.jsonl",
+    "crisis_blind2.jsonl",
+    "crisis_blind3.jsonl",
+    "crisis_blind4.jsonl",
+)
 #: Evaluation sets: training rows near one of their messages are dropped.
 EVAL_FILES = ("crisis_eval.jsonl", "crisis_fresh.jsonl", "crisis_everyday_check.jsonl")
 
