@@ -305,7 +305,7 @@ def main() -> None:
     for head in (True, False):
         for support in (None, 0.05, 0.2):
             for veto in (None, 0.05, 0.2, 0.5):
-                for th in (0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.98):
+                for th in (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.98):
                     if veto is not None and veto > th:
                         continue
                     clf.threshold, clf.veto, clf.support = th, veto, support
