@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 
 import pytest
 
@@ -159,6 +160,60 @@ def test_a_human_seeker_reading_a_function_closes_at_end_of_input():
         min_seeker_turns=1,
     ).run()
     assert [t.text for t in d.turns] == ["I feel lonely.", "Tell me more.", "Goodbye."]
+
+
+# A program whose person is asked at a terminal (the default ``input``): it prints what
+# the person typed, or gives up after a timeout (as Ctrl-C would stop it) and exits.
+TERMINAL_SEEKER = """
+import asyncio
+from sweetiechat.agents import HumanSeeker
+from sweetiechat.types import Dialogue
+
+async def main():
+    seeker = HumanSeeker()
+    dialogue = Dialogue(id="x", problem_type="Sleep Problems")
+    try:
+        reply = await asyncio.wait_for(seeker.arespond(dialogue), 1.5)
+        print("said:", reply.text, reply.closes, flush=True)
+    except TimeoutError:
+        print("stopped", flush=True)
+
+asyncio.run(main())
+print("exited", flush=True)
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
+@pytest.mark.parametrize("typed", ["I can't sleep.\n", None])
+def test_a_human_seeker_at_a_terminal_reads_a_line_or_lets_a_stopped_program_exit(typed):
+    """A worker thread blocked in ``input()`` would keep the stopped program alive until
+    Enter; the seeker reads the terminal in polls instead."""
+    import os
+    import pty
+    import subprocess
+
+    master, terminal = pty.openpty()
+    try:
+        program = subprocess.Popen(
+            [sys.executable, "-c", TERMINAL_SEEKER],
+            stdin=terminal,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        if typed is not None:
+            os.write(master, typed.encode())
+        try:
+            out, err = program.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            program.kill()
+            pytest.fail("the program did not exit while the person had not answered")
+    finally:
+        os.close(master)
+        os.close(terminal)
+    assert program.returncode == 0, err
+    said = "said: I can't sleep. False" if typed else "stopped"
+    assert out.splitlines() == ["you> " + said, "exited"]
 
 
 def test_a_free_supporter_that_is_not_an_agent_and_notes_are_kept():

@@ -15,7 +15,11 @@ SeekerReply(text='thanks, that helps', closes=True)
 from __future__ import annotations
 
 import asyncio
+import builtins
 import inspect
+import select
+import sys
+import threading
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 
 from sweetiechat.agents.seeker import SeekerReply
@@ -41,7 +45,9 @@ class HumanSeeker:
 
     Args:
         read: where lines come from: a function taking the prompt (``input``, the default,
-            runs in a worker thread so the event loop keeps going), an async function, an
+            runs in a worker thread so the event loop keeps going; at a terminal it waits
+            for a line in short polls, so a program stopped meanwhile, by Ctrl-C or a
+            timeout, exits at once instead of waiting for Enter), an async function, an
             :class:`asyncio.Queue` (a web page puts each message; ``None`` means the person
             left), or an iterable of lines.
         show: called with each supporter turn before reading the answer to it (a terminal
@@ -81,7 +87,11 @@ class HumanSeeker:
         try:
             if inspect.iscoroutinefunction(read):
                 return await read(self.prompt)
-            line = await asyncio.to_thread(read, self.prompt)
+            line: object
+            if read is builtins.input and _stdin_is_terminal():
+                line = await _terminal_input(self.prompt)
+            else:
+                line = await asyncio.to_thread(read, self.prompt)
             if inspect.isawaitable(line):
                 line = await line
             return str(line)
@@ -105,6 +115,43 @@ class HumanSeeker:
             if text.lower() == command or text.lower().startswith(command + " "):
                 return SeekerReply(text[len(command) :].strip() or GOODBYE, closes=True)
         return SeekerReply(text, closes=False)
+
+
+def _stdin_is_terminal() -> bool:
+    if sys.platform == "win32":  # select() takes sockets only there
+        return False
+    try:
+        return sys.stdin.isatty()
+    except (AttributeError, ValueError, OSError):  # replaced or closed (a notebook)
+        return False
+
+
+async def _terminal_input(prompt: str) -> str:
+    """``input(prompt)`` in a worker thread that gives up when the awaiting task is cancelled.
+
+    A worker blocked in ``input()`` cannot be stopped, and the interpreter joins worker
+    threads at exit: a program stopped while a person had not answered would hang until
+    Enter. This worker waits for the terminal in polls of 0.2 s and reads only when a line
+    is there (a terminal hands over whole lines), so it ends soon after a cancellation.
+    """
+    stop = threading.Event()
+
+    def read() -> str | None:
+        sys.stdout.write(prompt)
+        sys.stdout.flush()
+        while not stop.is_set():
+            if select.select([sys.stdin], [], [], 0.2)[0]:
+                return input()
+        return None
+
+    try:
+        line = await asyncio.to_thread(read)
+    except asyncio.CancelledError:
+        stop.set()
+        raise
+    if line is None:  # stopped without a cancellation reaching this task
+        raise asyncio.CancelledError
+    return line
 
 
 class ScriptedSeeker:
