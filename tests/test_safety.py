@@ -118,12 +118,10 @@ def test_context_turns_change_the_reading(which, request):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "which", _both_detectors("the fine-tuned layer reads it as risk after 'I want to die'")
-)
+@pytest.mark.parametrize("which", ["semantic_only", "full"])
 def test_an_ordinary_reply_after_a_risky_turn_is_not_flagged(which, request):
-    """Without a cue, the context rule leaves it alone; the fine-tuned layer flags it (0.73),
-    a known false alarm of the default detector."""
+    """Without a cue, the context rule leaves it alone, and so does the fine-tuned layer of
+    the tenth run (the eighth read it as risk, 0.73)."""
     det = request.getfixturevalue(which)
     assert not det.assess("Thank you, I'll call my sister.", context=["I want to die."]).risk
 

@@ -32,6 +32,11 @@ QUIET = [
     "We nearly died laughing when the cat fell off the sofa.",
     "Just so you know I'm not suicidal, I'm only angry at my landlord.",
     "im not gonna hurt myself or anything, i just need to rant about school",
+    # medicine stopped for a reason, and "if something happens to me" (round 10)
+    "I stopped taking my statins because of the muscle aches, my GP knows.",
+    "I skipped my pills on holiday by accident and felt awful.",
+    "I always carry my inhaler so if something happens to me on the hill I'm covered.",
+    "Who feeds the cat if something happens to me while I'm away?",
 ]
 FIRES = [
     ("I want to end things, I can't do this.", "suicidal_ideation"),
@@ -65,6 +70,10 @@ FIRES = [
     ("I'm not going to kill myself tonight, I'll wait till they're away.", "suicidal_ideation"),
     ("I'm not suicidal, I just want to go to sleep and never wake up again.", "suicidal_ideation"),
     ("I'm not laughing. I'm going to kill myself.", "suicidal_ideation"),
+    # medicine withheld on purpose, and acts done so that harm follows (round 10)
+    ("been skipping my insulin on purpose, I want it to hurt", "self_harm"),
+    ("I stopped taking my heart tablets on purpose last week.", "self_harm"),
+    ("I drive home way too fast at night so something happens to me.", "suicidal_ideation"),
 ]
 
 

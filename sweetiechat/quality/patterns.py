@@ -80,6 +80,10 @@ PATTERNS: dict[str, list[str]] = {
         r"\b(?:razor|blade)s? (?:on|to|against|across) my\b",
         r"\brelapsed?(?: \w+){0,4} (?:cutting|self[- ]?harm|sh)\b",
         r"\bsh urges?\b|\burges? to (?:cut|sh|hurt|self)\b",
+        # medicine withheld on purpose (insulin, epilepsy or heart tablets): harm by omission
+        r"\b(?:skipp(?:ed|ing)|stopp(?:ed|ing) taking|not taking|haven'?t (?:been )?taking|"
+        r"quit taking|hiding|throwing away|binning) (?:all )?my (?:\w+ )?(?:meds|medication|"
+        r"medicine|insulin|pills|tablets)\b[^.!?]{0,40}\bon purpose\b",
     ],
     "suicidal_ideation": [
         rf"\b(?:{_SUICIDE_WORD})",
@@ -109,6 +113,8 @@ PATTERNS: dict[str, list[str]] = {
         r"(?:anymore|any more|where i'?m going|after (?:this|tonight|tomorrow|\w+day))\b",
         r"\bg(?:ave|iving|ive) (?:\w+ ){0,4}away\b[^.!?]{0,40}\bwon'?t need\b",
         r"\b(?:stockpil|hoard|sav)\w* (?:up )?(?:my |all my )?(?:pills|meds|tablets)\b",
+        r"\bso (?:that )?something (?:bad )?(?:happens|will happen|would happen|might happen|"
+        r"could happen) to me\b",
     ],
 }
 
