@@ -1,9 +1,10 @@
 """Compare fine-tuned adapters of the risk detector (say, the shipped one and a retrained one)
 with the same code, on every set the project may score them on: the development half and the
 old held-out half of ``crisis_eval.jsonl``, ``crisis_fresh.jsonl``, the everyday check
-sentences, ESConv seeker turns (``valid``, used for tuning, and ``test``), and the burned blind
+sentences, ESConv seeker turns (``valid``, used for tuning, and ``test``), the burned blind
 sets v1, v2, v3 and v4 (training data now: reported as training-set figures, never as
-held-out ones). Blind set v5 (any ``crisis_blind5*`` file) is never read here:
+held-out ones) and blind set v5 (development data for the settings since round 11, never
+trained on). Blind set v6 (any ``crisis_blind6*`` file) is never read here:
 ``safety_eval.refuse_unread`` refuses it.
 
 Each detector is ``RiskDetector(finetuned=ADAPTER)`` (``none``: without the fine-tuned layer),
@@ -49,6 +50,7 @@ SETS: dict[str, tuple[str, str | None, str]] = {
     "blind v2": ("crisis_blind2.jsonl", None, "training data now"),
     "blind v3": ("crisis_blind3.jsonl", None, "training data now"),
     "blind v4": ("crisis_blind4.jsonl", None, "training data now"),
+    "blind v5": ("crisis_blind5.jsonl", None, "development (settings)"),
 }
 EVERYDAY = "crisis_everyday_check.jsonl"
 refuse_unread([*(file for file, _, _ in SETS.values()), EVERYDAY])
@@ -110,7 +112,7 @@ def table(results: Sequence[dict[str, Any]]) -> str:
                 else f"R {s['recall']:.3f} at P {s['precision']:.3f} ({s['fp']} / {s['fn']})"
             )
         lines.append(f"| {label} ({status}) | " + " | ".join(cells) + " |")
-        if label in ("crisis_eval old held-out half", "crisis_fresh"):
+        if label in ("crisis_eval old held-out half", "crisis_fresh", "blind v5"):
             cells = [
                 " / ".join(
                     "-" if math.isnan(r["sets"][label][c]) else f"{r['sets'][label][c]:.2f}"

@@ -15,6 +15,9 @@ Training material (never an evaluation set):
   hard negatives, in varied voices);
 - ``crisis_train_round10.jsonl``: rows written for the error types of blind set v4 (indirect
   suicidal ideation and its hard negatives above all, in varied voices);
+- ``crisis_train_round11.jsonl``: rows written for the error types of blind set v5 (indirect
+  suicidal ideation: preparations in passing, short plans with a time, non-native English, a
+  second attempt said lightly; and their hard negatives, with the false-alarm kinds);
 - the blind sets v1, v2, v3 and v4, ``crisis_blind.jsonl``, ``crisis_blind2.jsonl``,
   ``crisis_blind3.jsonl`` and ``crisis_blind4.jsonl`` (each scored once, then read row by
   row: training data now, no longer held-out);
@@ -24,18 +27,20 @@ Training material (never an evaluation set):
 - a share of the written risk messages again, after a random ordinary ESConv context (so that
   an ordinary context does not teach "no risk").
 
-Training rows closer than cosine 0.9 (frozen MiniLM embeddings) to any message of
-``crisis_eval.jsonl`` (both halves), ``crisis_fresh.jsonl`` or the everyday check sentences
-``crisis_everyday_check.jsonl`` (never trained or tuned on) are dropped. Blind set v5
-(any ``crisis_blind5*`` file, scored once at the end) is never read, embedded or trained on by
-this script: ``safety_eval.refuse_unread`` refuses such a name in every list it reads.
+Blind set v5 (``crisis_blind5.jsonl``, scored once) is development data for the settings
+(``SETTINGS_DEV``), never training data. Training rows closer than cosine 0.9 (frozen MiniLM
+embeddings) to any message of ``crisis_eval.jsonl`` (both halves), ``crisis_fresh.jsonl``,
+blind set v5 or the everyday check sentences ``crisis_everyday_check.jsonl`` (never trained or
+tuned on) are dropped. Blind set v6 (any ``crisis_blind6*`` file, scored once at the end) is
+never read, embedded or trained on by this script: ``safety_eval.refuse_unread`` refuses such a
+name in every list it reads.
 
-The threshold, the gates and whether the older logistic head stays on are chosen on
-development data only: the development half of ``crisis_eval.jsonl``, ``crisis_fresh.jsonl``
-(now development data: its errors were read row by row) and ESConv ``valid`` seeker turns.
-The rule, fixed before the run: the highest development recall of the full detector with
-development precision >= 0.90 and at most ``--max-flag-rate`` of valid turns flagged; ties go to
-the lower flag rate.
+The threshold, the veto, the support condition and whether the older logistic head stays on
+are chosen on development data only, pooled: the development half of ``crisis_eval.jsonl``,
+``crisis_fresh.jsonl`` (its errors were read row by row) and blind set v5, with ESConv
+``valid`` seeker turns for the flag rate. The rule (round 11, fixed before the run): the
+highest pooled development recall with pooled development precision >= 0.90 and at most
+``--max-flag-rate`` of valid turns flagged; ties go to the lower flag rate.
 
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/safety_finetune.py [--epochs 3] [-o FILE]
 """
@@ -73,6 +78,7 @@ TRAIN_FILES = (
     "crisis_train_round8.jsonl",
     "crisis_train_round9.jsonl",
     "crisis_train_round10.jsonl",
+    "crisis_train_round11.jsonl",
     "crisis_blind.jsonl",  # blind set v1: burned after its one scoring, training data now
     "crisis_blind2.jsonl",  # blind set v2: the same
     "crisis_blind3.jsonl",  # blind set v3: the same
@@ -85,12 +91,22 @@ BURNED = (
     "crisis_blind3.jsonl",
     "crisis_blind4.jsonl",
 )
+#: Blind sets scored once that choose the settings (development data, never trained on).
+SETTINGS_DEV = ("crisis_blind5.jsonl",)
 #: Evaluation sets: training rows near one of their messages are dropped.
-EVAL_FILES = ("crisis_eval.jsonl", "crisis_fresh.jsonl", "crisis_everyday_check.jsonl")
+EVAL_FILES = (
+    "crisis_eval.jsonl",
+    "crisis_fresh.jsonl",
+    "crisis_everyday_check.jsonl",
+    *SETTINGS_DEV,
+)
+#: The settings grid's thresholds (0.4 added in round 11).
+THRESHOLDS = (0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.98)
 
 
 refuse_unread(TRAIN_FILES + EVAL_FILES)
 assert set(BURNED) <= set(TRAIN_FILES)
+assert not set(SETTINGS_DEV) & set(TRAIN_FILES)
 
 
 def esconv_turns(split: str, dialogues: int | None, seed: int) -> list[list[str]]:
@@ -156,12 +172,20 @@ def drop_near(rows: list[TrainRow], layer: SemanticLayer) -> tuple[list[TrainRow
 
 
 def dev_rows() -> list[dict]:
-    """The development data: the development half of crisis_eval and crisis_fresh."""
+    """The development data, pooled: the development half of crisis_eval, crisis_fresh and
+    the settings sets (``SETTINGS_DEV``: blind set v5), each row's ``split`` naming its set."""
+    refuse_unread(SETTINGS_DEV)
     out = []
     for name in ("crisis_eval.jsonl", "crisis_fresh.jsonl"):
         for line in (DATA / name).read_text().splitlines():
             if line.strip() and (r := json.loads(line))["split"] in ("dev", "fresh"):
                 out.append(r)
+    for name in SETTINGS_DEV:
+        split = name.removesuffix(".jsonl").removeprefix("crisis_")
+        out += [
+            {"text": r.text, "category": r.category, "context": r.context, "split": split}
+            for r in read_rows(DATA / name)
+        ]
     return out
 
 
@@ -192,11 +216,13 @@ def evaluate(det: RiskDetector, dev: Sequence[dict], valid: Sequence[list[str]])
             [a for a, r in zip(out, dev, strict=True) if r["split"] == "dev"],
             [r for r in dev if r["split"] == "dev"],
         ),
-        "fresh": pr(
-            [a for a, r in zip(out, dev, strict=True) if r["split"] == "fresh"],
-            [r for r in dev if r["split"] == "fresh"],
-        ),
     }
+    for split in dict.fromkeys(r["split"] for r in dev):
+        if split != "dev":
+            res[split] = pr(
+                [a for a, r in zip(out, dev, strict=True) if r["split"] == split],
+                [r for r in dev if r["split"] == split],
+            )
     texts = [t for turns in valid for t in turns]
     ctx = [turns[:i] for turns in valid for i in range(len(turns))]
     flags = det.assess_many(texts, ctx)
@@ -305,7 +331,7 @@ def main() -> None:
     for head in (True, False):
         for support in (None, 0.05, 0.2):
             for veto in (None, 0.05, 0.2, 0.5):
-                for th in (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.98):
+                for th in THRESHOLDS:
                     if veto is not None and veto > th:
                         continue
                     clf.threshold, clf.veto, clf.support = th, veto, support
@@ -327,8 +353,9 @@ def main() -> None:
         {
             "train_seconds": round(train_s),
             "keep_logistic_head": head,
-            "chosen_on": "development half of crisis_eval.jsonl, crisis_fresh.jsonl and ESConv "
-            f"valid ({args.valid_dialogues} dialogues, seed {args.seed})",
+            "chosen_on": "development half of crisis_eval.jsonl, crisis_fresh.jsonl, "
+            f"{', '.join(SETTINGS_DEV)} (pooled) and ESConv valid "
+            f"({args.valid_dialogues} dialogues, seed {args.seed})",
             "dev_metrics": m,
         }
     )

@@ -116,16 +116,17 @@ def test_a_bad_blind_file_is_named_with_its_line(safety_eval, tmp_path):
         safety_eval.load_blind(tmp_path / "missing.jsonl")
 
 
-def test_training_reads_the_burned_blind_sets_and_never_blind_set_v5(monkeypatch, tmp_path):
-    """``safety_finetune.py`` trains on blind sets v1-v4 (burned) and the new rows, and never
-    opens blind set v5 (stand-ins here that break any reader)."""
+def test_training_reads_the_burned_blind_sets_and_never_blind_set_v6(monkeypatch, tmp_path):
+    """``safety_finetune.py`` trains on blind sets v1-v4 (burned) and the new rows, never on
+    blind set v5 (development data for the settings now), and never opens blind set v6
+    (stand-ins here that break any reader)."""
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     import safety_finetune
 
-    for name in safety_finetune.TRAIN_FILES:
+    for name in (*safety_finetune.TRAIN_FILES, "crisis_blind5.jsonl"):
         row = {"text": f"a line of {name}", "category": "none", "context": []}
         (tmp_path / name).write_text(json.dumps(row) + "\n")
-    for name in ("crisis_blind5.jsonl", "crisis_blind5_b.jsonl"):
+    for name in ("crisis_blind6.jsonl", "crisis_blind6_b.jsonl"):
         (tmp_path / name).write_text("{not json: reading this file is a bug\n")
     monkeypatch.setattr(safety_finetune, "DATA", tmp_path)
     monkeypatch.setattr(
@@ -146,34 +147,58 @@ def test_training_reads_the_burned_blind_sets_and_never_blind_set_v5(monkeypatch
         "crisis_blind2",
         "crisis_blind3",
         "crisis_blind4",
-        "crisis_train_round9",
         "crisis_train_round10",
+        "crisis_train_round11",
     } <= sources
-    assert not any(name.startswith("crisis_blind5") for name in opened)
-    assert not any(s.startswith("crisis_blind5") for s in sources)
+    assert not any(name.startswith(("crisis_blind5", "crisis_blind6")) for name in opened)
+    assert not any(s.startswith(("crisis_blind5", "crisis_blind6")) for s in sources)
     assert set(safety_finetune.BURNED) <= set(safety_finetune.TRAIN_FILES)
-    # a blind v5 name slipped into a list the script reads is refused, naming the file
-    for listed in ("TRAIN_FILES", "EVAL_FILES"):
-        names = (*getattr(safety_finetune, listed), "crisis_blind5.jsonl")
+    # blind set v5 chooses the settings and its near-duplicates are dropped from training
+    assert safety_finetune.SETTINGS_DEV == ("crisis_blind5.jsonl",)
+    assert "crisis_blind5.jsonl" in safety_finetune.EVAL_FILES
+    assert "crisis_blind5.jsonl" not in safety_finetune.TRAIN_FILES
+    assert 0.4 in safety_finetune.THRESHOLDS
+    # a blind v6 name slipped into a list the script reads is refused, naming the file
+    for listed in ("TRAIN_FILES", "EVAL_FILES", "SETTINGS_DEV"):
+        names = (*getattr(safety_finetune, listed), "crisis_blind6.jsonl")
         monkeypatch.setattr(safety_finetune, listed, names)
-        with pytest.raises(SystemExit, match=r"crisis_blind5\.jsonl: a blind set still to be"):
+        with pytest.raises(SystemExit, match=r"crisis_blind6\.jsonl: a blind set still to be"):
             if listed == "TRAIN_FILES":
                 safety_finetune.build_rows(1, 0.0, 0)
-            else:
+            elif listed == "EVAL_FILES":
                 safety_finetune.drop_near(rows, None)
+            else:
+                safety_finetune.dev_rows()
         monkeypatch.setattr(safety_finetune, listed, names[:-1])
 
 
-def test_compare_refuses_blind_set_v5_and_scores_v4_as_training_data(monkeypatch, tmp_path):
+def test_the_settings_are_chosen_on_blind_set_v5_pooled_with_the_development_sets(monkeypatch):
+    """The development data the grid chooses on holds blind set v5's rows (split ``blind5``)
+    beside the development half of crisis_eval and crisis_fresh, and nothing held out."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import safety_finetune
+
+    rows = safety_finetune.dev_rows()
+    splits = {r["split"] for r in rows}
+    assert splits == {"dev", "fresh", "blind5"}
+    v5 = [r for r in rows if r["split"] == "blind5"]
+    assert len(v5) >= 400 and sum(r["category"] != "none" for r in v5) >= 200
+
+
+def test_compare_refuses_blind_set_v6_and_scores_v5_as_development(monkeypatch, tmp_path):
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     import safety_compare
 
-    assert safety_compare.SETS["blind v3"] == ("crisis_blind3.jsonl", None, "training data now")
     assert safety_compare.SETS["blind v4"] == ("crisis_blind4.jsonl", None, "training data now")
-    assert not any(f.startswith("crisis_blind5") for f, _, _ in safety_compare.SETS.values())
-    (tmp_path / "crisis_blind5.jsonl").write_text("{not json: reading this file is a bug\n")
+    assert safety_compare.SETS["blind v5"] == (
+        "crisis_blind5.jsonl",
+        None,
+        "development (settings)",
+    )
+    assert not any(f.startswith("crisis_blind6") for f, _, _ in safety_compare.SETS.values())
+    (tmp_path / "crisis_blind6.jsonl").write_text("{not json: reading this file is a bug\n")
     monkeypatch.setattr(safety_compare, "DATA", tmp_path)
-    for name in ("crisis_blind5.jsonl", "crisis_blind5_writer_b.jsonl"):
+    for name in ("crisis_blind6.jsonl", "crisis_blind6_writer_b.jsonl"):
         with pytest.raises(SystemExit, match="a blind set still to be scored"):
             safety_compare.load_set(name, None)
 
@@ -191,16 +216,17 @@ def test_the_docs_hold_a_mark_for_blind_set_v4(monkeypatch):
     assert text.index("### Blind set v3") < text.index("### Blind set v4") < text.index(mark)
 
 
-def test_the_docs_hold_a_mark_for_blind_set_v5(monkeypatch):
-    """``safety_eval.py --blind --blind-file .../crisis_blind5.jsonl`` writes under this mark,
-    still empty: blind set v5 is scored once, by the lead (checked without reading it)."""
+def test_the_docs_hold_a_mark_for_blind_set_v6(monkeypatch):
+    """``safety_eval.py --blind --blind-file .../crisis_blind6.jsonl`` writes under this mark,
+    still empty: blind set v6 is scored once, by the lead (checked without reading it)."""
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     import safety_eval
 
     text = (ROOT / "docs" / "safety.md").read_text()
-    mark = safety_eval.blind_mark(Path("benchmarks/data/crisis_blind5.jsonl"))
-    assert mark == "<!-- blind5-results -->"
-    assert text.count(mark) == 1 and text.count("<!-- /blind5-results -->") == 1
-    assert text.index("### Blind set v4") < text.index("### Blind set v5") < text.index(mark)
-    assert safety_eval.UNREAD == ("crisis_blind5",)
-    safety_eval.refuse_unread(["crisis_blind4.jsonl"])  # burned: no longer refused
+    mark = safety_eval.blind_mark(Path("benchmarks/data/crisis_blind6.jsonl"))
+    assert mark == "<!-- blind6-results -->"
+    assert text.count(mark) == 1 and text.count("<!-- /blind6-results -->") == 1
+    assert text.index("### Blind set v5") < text.index("### Round 11") < text.index(mark)
+    assert text.index("### Blind set v6") < text.index(mark)
+    assert safety_eval.UNREAD == ("crisis_blind6",)
+    safety_eval.refuse_unread(["crisis_blind5.jsonl"])  # burned: no longer refused
