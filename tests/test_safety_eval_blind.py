@@ -218,7 +218,8 @@ def test_the_docs_hold_a_mark_for_blind_set_v4(monkeypatch):
 
 def test_the_docs_hold_a_mark_for_blind_set_v6(monkeypatch):
     """``safety_eval.py --blind --blind-file .../crisis_blind6.jsonl`` writes under this mark,
-    still empty: blind set v6 is scored once, by the lead (checked without reading it)."""
+    once, by the lead; the scripts that train, tune or compare refuse the set (checked
+    without reading it)."""
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     import safety_eval
 
