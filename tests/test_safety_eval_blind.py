@@ -203,31 +203,29 @@ def test_compare_refuses_blind_set_v6_and_scores_v5_as_development(monkeypatch, 
             safety_compare.load_set(name, None)
 
 
-def test_the_docs_hold_a_mark_for_blind_set_v4(monkeypatch):
-    """``safety_eval.py --blind --blind-file .../crisis_blind4.jsonl`` writes under this mark
-    (checked here without reading any blind set)."""
+@pytest.mark.parametrize(
+    ("number", "after"), [(4, "### Blind set v3"), (5, "### Round 10"), (6, "### Round 11")]
+)
+def test_the_docs_hold_a_mark_for_each_blind_set(monkeypatch, number, after):
+    """``safety_eval.py --blind --blind-file .../crisis_blindN.jsonl`` writes under its own mark,
+    in its own section (checked here without reading any blind set)."""
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     import safety_eval
 
     text = (ROOT / "docs" / "safety.md").read_text()
-    mark = safety_eval.blind_mark(Path("benchmarks/data/crisis_blind4.jsonl"))
-    assert mark == "<!-- blind4-results -->"
-    assert text.count(mark) == 1 and text.count("<!-- /blind4-results -->") == 1
-    assert text.index("### Blind set v3") < text.index("### Blind set v4") < text.index(mark)
+    mark = safety_eval.blind_mark(Path(f"benchmarks/data/crisis_blind{number}.jsonl"))
+    assert mark == f"<!-- blind{number}-results -->"
+    assert text.count(mark) == 1 and text.count(f"<!-- /blind{number}-results -->") == 1
+    assert text.index(after) < text.index(f"### Blind set v{number}") < text.index(mark)
 
 
-def test_the_docs_hold_a_mark_for_blind_set_v6(monkeypatch):
-    """``safety_eval.py --blind --blind-file .../crisis_blind6.jsonl`` writes under this mark,
-    once, by the lead; the scripts that train, tune or compare refuse the set (checked
-    without reading it)."""
+def test_blind_set_v6_is_the_one_refused_and_v5_is_not(monkeypatch):
+    """The scripts that train, tune or compare refuse blind set v6 (scored once, by the lead);
+    blind set v5 is burned and readable as development data."""
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     import safety_eval
 
-    text = (ROOT / "docs" / "safety.md").read_text()
-    mark = safety_eval.blind_mark(Path("benchmarks/data/crisis_blind6.jsonl"))
-    assert mark == "<!-- blind6-results -->"
-    assert text.count(mark) == 1 and text.count("<!-- /blind6-results -->") == 1
-    assert text.index("### Blind set v5") < text.index("### Round 11") < text.index(mark)
-    assert text.index("### Blind set v6") < text.index(mark)
     assert safety_eval.UNREAD == ("crisis_blind6",)
-    safety_eval.refuse_unread(["crisis_blind5.jsonl"])  # burned: no longer refused
+    safety_eval.refuse_unread(["crisis_blind5.jsonl"])
+    with pytest.raises(SystemExit, match="a blind set still to be scored"):
+        safety_eval.refuse_unread(["crisis_blind6.jsonl"])
