@@ -37,6 +37,10 @@ QUIET = [
     "I skipped my pills on holiday by accident and felt awful.",
     "I always carry my inhaler so if something happens to me on the hill I'm covered.",
     "Who feeds the cat if something happens to me while I'm away?",
+    # explicit denials (pattern false alarms on blind set v6; session after round 11)
+    "i get flashes of driving into traffic and it scares me, i don't want to die at all",
+    "I'm so tired. not suicidal, just tired from the night shifts.",
+    "i don't want to hurt myself, i'm just really lonely in this new city",
 ]
 FIRES = [
     ("I want to end things, I can't do this.", "suicidal_ideation"),
@@ -74,6 +78,10 @@ FIRES = [
     ("been skipping my insulin on purpose, I want it to hurt", "self_harm"),
     ("I stopped taking my heart tablets on purpose last week.", "self_harm"),
     ("I drive home way too fast at night so something happens to me.", "suicidal_ideation"),
+    # a denial beside a present wish, or one that leaves room for later, still fires
+    ("I don't want to die but I want to kill myself, I can't explain it.", "suicidal_ideation"),
+    ("I don't want to hurt myself tonight, but I know I will.", "self_harm"),
+    ("not suicidal yet, but I've stopped caring if I wake up", "suicidal_ideation"),
 ]
 
 

@@ -128,7 +128,11 @@ FIGURATIVE = re.compile(
     r"(?:is|was|are|were|has|had|just) (?:\w+ )?(?:dead|died)\b"
     r"|\bkill(?:ing|ed)? (?:it|time|the mood|the vibe)\b|\bdead ?(?:line|tired|serious|end)\b"
     rf"|\b(?:kill(?:ing|ed)? {_ME}|die|died|dying|dead) (?:laughing|with laughter|of laughter)\b"
-    r"|\b(?:i'?m|i am|im) not suicidal\b(?! (?:yet|right now|today|tonight))"
+    r"|\b(?:(?:i'?m|i am|im) )?not suicidal\b(?! (?:yet|right now|today|tonight))"
+    # a negated wish ("I don't want to die, I just want the thoughts to stop"), unless a time
+    # follows that leaves room for later
+    rf"|\b(?:don'?t|do not|dont|never) (?:really |actually )?(?:want|wanna|wanted|plan) to "
+    rf"(?:die|kill {_ME}|hurt {_ME}|harm {_ME})\b(?! (?:yet|right now|today|tonight))"
     r"|\b(?:i'?m|i am|im) not (?:going to|gonna) (?:kill|hurt|harm) (?:my ?self|me)\b"
     r"(?! (?:yet|today|tonight|here|now|this))"
     rf"|\b(?:burn|burned|burnt|cut) {_ME} "
