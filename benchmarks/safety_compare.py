@@ -3,8 +3,8 @@ with the same code, on every set the project may score them on: the development 
 old held-out half of ``crisis_eval.jsonl``, ``crisis_fresh.jsonl``, the everyday check
 sentences, ESConv seeker turns (``valid``, used for tuning, and ``test``), the burned blind
 sets v1, v2, v3 and v4 (training data now: reported as training-set figures, never as
-held-out ones) and blind set v5 (development data for the settings since round 11, never
-trained on). Blind set v6 (any ``crisis_blind6*`` file) is never read here:
+held-out ones) and blind sets v5 and v6 (development data for the settings since rounds 11 and
+12, never trained on). Blind set v7 (any ``crisis_blind7*`` file) is never read here:
 ``safety_eval.refuse_unread`` refuses it.
 
 Each detector is ``RiskDetector(finetuned=ADAPTER)`` (``none``: without the fine-tuned layer),
@@ -51,6 +51,7 @@ SETS: dict[str, tuple[str, str | None, str]] = {
     "blind v3": ("crisis_blind3.jsonl", None, "training data now"),
     "blind v4": ("crisis_blind4.jsonl", None, "training data now"),
     "blind v5": ("crisis_blind5.jsonl", None, "development (settings)"),
+    "blind v6": ("crisis_blind6.jsonl", None, "development (settings)"),
 }
 EVERYDAY = "crisis_everyday_check.jsonl"
 refuse_unread([*(file for file, _, _ in SETS.values()), EVERYDAY])
@@ -112,7 +113,7 @@ def table(results: Sequence[dict[str, Any]]) -> str:
                 else f"R {s['recall']:.3f} at P {s['precision']:.3f} ({s['fp']} / {s['fn']})"
             )
         lines.append(f"| {label} ({status}) | " + " | ".join(cells) + " |")
-        if label in ("crisis_eval old held-out half", "crisis_fresh", "blind v5"):
+        if label in ("crisis_eval old held-out half", "crisis_fresh", "blind v5", "blind v6"):
             cells = [
                 " / ".join(
                     "-" if math.isnan(r["sets"][label][c]) else f"{r['sets'][label][c]:.2f}"

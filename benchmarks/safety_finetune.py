@@ -18,6 +18,9 @@ Training material (never an evaluation set):
 - ``crisis_train_round11.jsonl``: rows written for the error types of blind set v5 (indirect
   suicidal ideation: preparations in passing, short plans with a time, non-native English, a
   second attempt said lightly; and their hard negatives, with the false-alarm kinds);
+- ``crisis_train_round12.jsonl``: rows written for the error types of blind set v6 (end-of-life
+  and old-age talk that is not risk, intrusive thoughts, denials and recovered pasts; and risk
+  in therapy language, in old age, command hallucinations, coercion of a frail person);
 - the blind sets v1, v2, v3 and v4, ``crisis_blind.jsonl``, ``crisis_blind2.jsonl``,
   ``crisis_blind3.jsonl`` and ``crisis_blind4.jsonl`` (each scored once, then read row by
   row: training data now, no longer held-out);
@@ -27,20 +30,24 @@ Training material (never an evaluation set):
 - a share of the written risk messages again, after a random ordinary ESConv context (so that
   an ordinary context does not teach "no risk").
 
-Blind set v5 (``crisis_blind5.jsonl``, scored once) is development data for the settings
-(``SETTINGS_DEV``), never training data. Training rows closer than cosine 0.9 (frozen MiniLM
-embeddings) to any message of ``crisis_eval.jsonl`` (both halves), ``crisis_fresh.jsonl``,
-blind set v5 or the everyday check sentences ``crisis_everyday_check.jsonl`` (never trained or
-tuned on) are dropped. Blind set v6 (any ``crisis_blind6*`` file, scored once at the end) is
-never read, embedded or trained on by this script: ``safety_eval.refuse_unread`` refuses such a
-name in every list it reads.
+Blind sets v5 and v6 (``crisis_blind5.jsonl``, ``crisis_blind6.jsonl``, each scored once) are
+development data for the settings (``SETTINGS_DEV``), never training data. Training rows closer
+than cosine 0.9 (frozen MiniLM embeddings) to any message of ``crisis_eval.jsonl`` (both
+halves), ``crisis_fresh.jsonl``, blind sets v5 and v6 or the everyday check sentences
+``crisis_everyday_check.jsonl`` (never trained or tuned on) are dropped. Blind set v7 (any
+``crisis_blind7*`` file, scored once at the end) is never read, embedded or trained on by this
+script: ``safety_eval.refuse_unread`` refuses such a name in every list it reads.
 
 The threshold, the veto, the support condition and whether the older logistic head stays on
-are chosen on development data only, pooled: the development half of ``crisis_eval.jsonl``,
-``crisis_fresh.jsonl`` (its errors were read row by row) and blind set v5, with ESConv
-``valid`` seeker turns for the flag rate. The rule (round 11, fixed before the run): the
-highest pooled development recall with pooled development precision >= 0.90 and at most
-``--max-flag-rate`` of valid turns flagged; ties go to the lower flag rate.
+are chosen on development data only. The rule (round 12, fixed before the run, :func:`choose`):
+the highest recall on the blind pool (blind sets v5 + v6, messages by six new writers) with
+blind-pool precision >= 0.90 and at most ``--max-flag-rate`` of ESConv ``valid`` seeker turns
+flagged; ties go to the lower flag rate. If no grid point qualifies: the highest blind-pool
+precision among the points with blind-pool recall >= 0.90 and the flag rate within the limit.
+The development half of ``crisis_eval.jsonl`` and ``crisis_fresh.jsonl`` are reported beside,
+not in the rule. The settings-independent scores (the fine-tuned probabilities, the prototypes'
+and the logistic head's scores, the precise patterns) are computed once per input for the whole
+grid (:class:`ScoreMemo`); the chosen point is checked against an uncached detector.
 
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/safety_finetune.py [--epochs 3] [-o FILE]
 """
@@ -53,10 +60,11 @@ import random
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from safety_eval import ESCONV, refuse_unread
 
 from sweetiechat.io import read_dialogues
@@ -79,6 +87,7 @@ TRAIN_FILES = (
     "crisis_train_round9.jsonl",
     "crisis_train_round10.jsonl",
     "crisis_train_round11.jsonl",
+    "crisis_train_round12.jsonl",
     "crisis_blind.jsonl",  # blind set v1: burned after its one scoring, training data now
     "crisis_blind2.jsonl",  # blind set v2: the same
     "crisis_blind3.jsonl",  # blind set v3: the same
@@ -92,7 +101,9 @@ BURNED = (
     "crisis_blind4.jsonl",
 )
 #: Blind sets scored once that choose the settings (development data, never trained on).
-SETTINGS_DEV = ("crisis_blind5.jsonl",)
+SETTINGS_DEV = ("crisis_blind5.jsonl", "crisis_blind6.jsonl")
+#: The ``split`` names of the settings sets' rows: together, the blind pool the rule reads.
+BLIND_POOL = tuple(name.removesuffix(".jsonl").removeprefix("crisis_") for name in SETTINGS_DEV)
 #: Evaluation sets: training rows near one of their messages are dropped.
 EVAL_FILES = (
     "crisis_eval.jsonl",
@@ -173,7 +184,8 @@ def drop_near(rows: list[TrainRow], layer: SemanticLayer) -> tuple[list[TrainRow
 
 def dev_rows() -> list[dict]:
     """The development data, pooled: the development half of crisis_eval, crisis_fresh and
-    the settings sets (``SETTINGS_DEV``: blind set v5), each row's ``split`` naming its set."""
+    the settings sets (``SETTINGS_DEV``: blind sets v5 and v6), each row's ``split`` naming its
+    set (``blind5``, ``blind6``)."""
     refuse_unread(SETTINGS_DEV)
     out = []
     for name in ("crisis_eval.jsonl", "crisis_fresh.jsonl"):
@@ -210,7 +222,9 @@ def pr(out: Sequence[RiskAssessment], rows: Sequence[dict]) -> dict[str, float]:
 def evaluate(det: RiskDetector, dev: Sequence[dict], valid: Sequence[list[str]]) -> dict:
     """The full detector on the development data and the ESConv valid flag rate."""
     out = det.assess_many([r["text"] for r in dev], [r["context"] for r in dev])
+    pool = [i for i, r in enumerate(dev) if r["split"] in BLIND_POOL]
     res: dict[str, Any] = {
+        "blind_pool": pr([out[i] for i in pool], [dev[i] for i in pool]),
         "dev": pr(out, dev),
         "eval_dev": pr(
             [a for a, r in zip(out, dev, strict=True) if r["split"] == "dev"],
@@ -228,6 +242,129 @@ def evaluate(det: RiskDetector, dev: Sequence[dict], valid: Sequence[list[str]])
     flags = det.assess_many(texts, ctx)
     res["valid_flag_rate"] = round(sum(a.risk for a in flags) / max(len(flags), 1), 4)
     return res
+
+
+def verdicts(det: RiskDetector, dev: Sequence[dict], valid: Sequence[list[str]]) -> list:
+    """Every verdict of ``det`` on the development rows and the ESConv valid turns in context
+    (risk, category, layer, score), to compare two detectors message by message."""
+    texts = [r["text"] for r in dev] + [t for turns in valid for t in turns]
+    ctx = [r["context"] for r in dev] + [turns[:i] for turns in valid for i in range(len(turns))]
+    return [(a.risk, a.category, a.layer, a.score) for a in det.assess_many(texts, ctx)]
+
+
+class ScoreMemo:
+    """The settings-independent scores of the grid, computed once per exact input.
+
+    The fine-tuned probabilities of a (message, context) pair, the prototypes' scores and the
+    logistic head's scores of a message, and the precise patterns' verdict on a message do not
+    depend on the threshold, the veto or the support condition, so the 234 grid points share
+    them. :meth:`install` wraps those calls of one detector (and of the module functions the
+    detector calls) with a memo keyed on the exact inputs; ``enabled = False`` bypasses it.
+    """
+
+    def __init__(self) -> None:
+        self.enabled = True
+        self._stores: list[dict[Any, Any]] = []
+
+    def wrap_many(self, fn: Callable[..., Any], stack: bool = False) -> Callable[..., Any]:
+        """``fn(texts[, contexts])`` -> one result per text, memoized per (text, context)."""
+        store: dict[Any, Any] = {}
+        self._stores.append(store)
+
+        def wrapped(texts: Sequence[str], contexts: Sequence[Sequence[str]] | None = None) -> Any:
+            if not self.enabled or not texts:
+                return fn(texts) if contexts is None else fn(texts, contexts)
+            if contexts is None:
+                keys: list[Any] = list(texts)
+            else:
+                keys = [(t, tuple(c)) for t, c in zip(texts, contexts, strict=True)]
+            first: dict[Any, int] = {}
+            for i, k in enumerate(keys):
+                first.setdefault(k, i)
+            new = [k for k in first if k not in store]
+            if new:
+                sub = [texts[first[k]] for k in new]
+                got = fn(sub) if contexts is None else fn(sub, [contexts[first[k]] for k in new])
+                store.update(zip(new, list(got), strict=True))
+            rows = [store[k] for k in keys]
+            return np.stack(rows) if stack else rows
+
+        return wrapped
+
+    def wrap_one(self, fn: Callable[[str], Any]) -> Callable[[str], Any]:
+        """``fn(text)`` memoized per text."""
+        store: dict[str, Any] = {}
+        self._stores.append(store)
+
+        def wrapped(text: str) -> Any:
+            if not self.enabled:
+                return fn(text)
+            if text not in store:
+                store[text] = fn(text)
+            return store[text]
+
+        return wrapped
+
+    def install(self, det: RiskDetector) -> None:
+        """Memoize ``det``'s settings-independent scoring (its semantic layer and fine-tuned
+        classifier are shared by every detector of the grid, so wrap each object once)."""
+        import sweetiechat.quality.risk as risk_module
+
+        for obj, name, stack in (
+            (det.semantic, "score_many", False),
+            (det.finetuned, "probabilities", True),
+        ):
+            if obj is not None and not getattr(obj, f"_memo_{name}", False):
+                setattr(obj, name, self.wrap_many(getattr(obj, name), stack))
+                setattr(obj, f"_memo_{name}", True)
+        det._head_scores = self.wrap_many(det._head_scores)  # type: ignore[method-assign]
+        for name in ("match_patterns", "looks_english"):
+            fn = getattr(risk_module, name, None)
+            if fn is not None and not getattr(fn, "_memo", False):
+                wrapped = self.wrap_one(fn)
+                wrapped._memo = True  # type: ignore[attr-defined]
+                setattr(risk_module, name, wrapped)
+
+
+def choose(points: Sequence[tuple[Any, dict]], max_flag_rate: float) -> tuple[Any, dict, str]:
+    """The grid point the round-12 rule picks: ``points`` holds (settings, metrics) pairs.
+
+    The highest blind-pool recall with blind-pool precision >= 0.90 and at most
+    ``max_flag_rate`` of ESConv ``valid`` turns flagged, ties to the lower flag rate (then the
+    higher precision). If none qualifies: the highest blind-pool precision among the points
+    with blind-pool recall >= 0.90 within the flag limit (ties to the lower flag rate). If
+    none of those either: the highest blind-pool recall within the flag limit. Returns the
+    settings, their metrics and which branch chose them.
+    """
+
+    def within(m: dict) -> bool:
+        return bool(m["valid_flag_rate"] <= max_flag_rate)
+
+    ok = [(s, m) for s, m in points if within(m) and m["blind_pool"]["P"] >= 0.90]
+    if ok:
+        s, m = max(
+            ok,
+            key=lambda p: (
+                p[1]["blind_pool"]["R"],
+                -p[1]["valid_flag_rate"],
+                p[1]["blind_pool"]["P"],
+            ),
+        )
+        return s, m, "blind-pool precision >= 0.90: highest blind-pool recall"
+    near = [(s, m) for s, m in points if within(m) and m["blind_pool"]["R"] >= 0.90]
+    if near:
+        s, m = max(
+            near,
+            key=lambda p: (
+                p[1]["blind_pool"]["P"],
+                -p[1]["valid_flag_rate"],
+                p[1]["blind_pool"]["R"],
+            ),
+        )
+        return s, m, "no point qualifies: highest blind-pool precision at recall >= 0.90"
+    rest = [(s, m) for s, m in points if within(m)] or list(points)
+    s, m = max(rest, key=lambda p: (p[1]["blind_pool"]["R"], -p[1]["valid_flag_rate"]))
+    return s, m, "no point qualifies, none at recall >= 0.90: highest blind-pool recall"
 
 
 def main() -> None:
@@ -326,8 +463,13 @@ def main() -> None:
         clf.save(raw)
         print(f"saved the trained adapter to {raw}", flush=True)
     print(f"trained in {train_s:.0f} s", flush=True)
-    best: tuple | None = None
     gates = False  # the lexical gates never helped the fine-tuned layer on development data
+    memo = ScoreMemo()
+    detectors = {h: RiskDetector(semantic=layer, head=h, finetuned=clf) for h in (True, False)}
+    for d in detectors.values():
+        memo.install(d)
+    points: list[tuple[tuple, dict]] = []
+    t_grid = time.time()
     for head in (True, False):
         for support in (None, 0.05, 0.2):
             for veto in (None, 0.05, 0.2, 0.5):
@@ -335,31 +477,42 @@ def main() -> None:
                     if veto is not None and veto > th:
                         continue
                     clf.threshold, clf.veto, clf.support = th, veto, support
-                    det = RiskDetector(semantic=layer, head=head, finetuned=clf)
-                    m = evaluate(det, dev, valid)
-                    ok = m["dev"]["P"] >= 0.90 and m["valid_flag_rate"] <= args.max_flag_rate
+                    m = evaluate(detectors[head], dev, valid)
+                    points.append(((head, support, veto, th), m))
                     print(
-                        f"head={head} support={support} veto={veto} threshold={th}: "
-                        f"{m}{' ok' if ok else ''}",
-                        flush=True,
+                        f"head={head} support={support} veto={veto} threshold={th}: {m}", flush=True
                     )
-                    key = (ok, m["dev"]["R"], -m["valid_flag_rate"], m["dev"]["P"])
-                    if best is None or key > best[0]:
-                        best = (key, head, support, veto, th, m)
-    assert best is not None
-    _, head, support, veto, th, m = best
+    grid_s = time.time() - t_grid
+    (head, support, veto, th), m, branch = choose(points, args.max_flag_rate)
     clf.threshold, clf.gates, clf.veto, clf.support = th, gates, veto, support
+    # the memo must not change a verdict: the chosen point again, without it
+    memoized = verdicts(detectors[head], dev, valid)
+    t_check = time.time()
+    memo.enabled = False
+    plain_det = RiskDetector(semantic=layer, head=head, finetuned=clf)
+    plain = evaluate(plain_det, dev, valid)
+    check_s = time.time() - t_check
+    same = verdicts(plain_det, dev, valid) == memoized and plain == m
+    memo.enabled = True
+    if not same:
+        raise SystemExit(f"the memoized grid disagrees with an uncached detector: {m} != {plain}")
+    print(
+        f"grid: {len(points)} points in {grid_s:.0f} s with the memo; the chosen point without "
+        f"it: {check_s:.1f} s; the same verdict, layer and score on all {len(memoized)} "
+        "messages with and without it",
+        flush=True,
+    )
     clf.info.update(
         {
             "train_seconds": round(train_s),
             "keep_logistic_head": head,
-            "chosen_on": "development half of crisis_eval.jsonl, crisis_fresh.jsonl, "
-            f"{', '.join(SETTINGS_DEV)} (pooled) and ESConv valid "
-            f"({args.valid_dialogues} dialogues, seed {args.seed})",
+            "chosen_on": f"blind pool ({' + '.join(SETTINGS_DEV)}) and ESConv valid "
+            f"({args.valid_dialogues} dialogues, seed {args.seed}), round-12 rule: {branch}; "
+            "development half of crisis_eval.jsonl and crisis_fresh.jsonl reported beside",
             "dev_metrics": m,
         }
     )
-    print(f"chosen: head={head} support={support} veto={veto} threshold={th}: {m}")
+    print(f"chosen ({branch}): head={head} support={support} veto={veto} threshold={th}: {m}")
     det = RiskDetector(semantic=layer, head=head, finetuned=clf)
     out = det.assess_many([r["text"] for r in dev], [r["context"] for r in dev])
     for row, a in zip(dev, out, strict=True):

@@ -116,17 +116,17 @@ def test_a_bad_blind_file_is_named_with_its_line(safety_eval, tmp_path):
         safety_eval.load_blind(tmp_path / "missing.jsonl")
 
 
-def test_training_reads_the_burned_blind_sets_and_never_blind_set_v6(monkeypatch, tmp_path):
+def test_training_reads_the_burned_blind_sets_and_never_blind_set_v7(monkeypatch, tmp_path):
     """``safety_finetune.py`` trains on blind sets v1-v4 (burned) and the new rows, never on
-    blind set v5 (development data for the settings now), and never opens blind set v6
+    blind sets v5 and v6 (development data for the settings now), and never opens blind set v7
     (stand-ins here that break any reader)."""
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     import safety_finetune
 
-    for name in (*safety_finetune.TRAIN_FILES, "crisis_blind5.jsonl"):
+    for name in (*safety_finetune.TRAIN_FILES, "crisis_blind5.jsonl", "crisis_blind6.jsonl"):
         row = {"text": f"a line of {name}", "category": "none", "context": []}
         (tmp_path / name).write_text(json.dumps(row) + "\n")
-    for name in ("crisis_blind6.jsonl", "crisis_blind6_b.jsonl"):
+    for name in ("crisis_blind7.jsonl", "crisis_blind7_b.jsonl"):
         (tmp_path / name).write_text("{not json: reading this file is a bug\n")
     monkeypatch.setattr(safety_finetune, "DATA", tmp_path)
     monkeypatch.setattr(
@@ -149,20 +149,24 @@ def test_training_reads_the_burned_blind_sets_and_never_blind_set_v6(monkeypatch
         "crisis_blind4",
         "crisis_train_round10",
         "crisis_train_round11",
+        "crisis_train_round12",
     } <= sources
-    assert not any(name.startswith(("crisis_blind5", "crisis_blind6")) for name in opened)
-    assert not any(s.startswith(("crisis_blind5", "crisis_blind6")) for s in sources)
+    blind = ("crisis_blind5", "crisis_blind6", "crisis_blind7")
+    assert not any(name.startswith(blind) for name in opened)
+    assert not any(s.startswith(blind) for s in sources)
     assert set(safety_finetune.BURNED) <= set(safety_finetune.TRAIN_FILES)
-    # blind set v5 chooses the settings and its near-duplicates are dropped from training
-    assert safety_finetune.SETTINGS_DEV == ("crisis_blind5.jsonl",)
-    assert "crisis_blind5.jsonl" in safety_finetune.EVAL_FILES
-    assert "crisis_blind5.jsonl" not in safety_finetune.TRAIN_FILES
+    # blind sets v5 and v6 choose the settings; their near-duplicates are dropped from training
+    assert safety_finetune.SETTINGS_DEV == ("crisis_blind5.jsonl", "crisis_blind6.jsonl")
+    assert safety_finetune.BLIND_POOL == ("blind5", "blind6")
+    for name in safety_finetune.SETTINGS_DEV:
+        assert name in safety_finetune.EVAL_FILES
+        assert name not in safety_finetune.TRAIN_FILES
     assert 0.4 in safety_finetune.THRESHOLDS
-    # a blind v6 name slipped into a list the script reads is refused, naming the file
+    # a blind v7 name slipped into a list the script reads is refused, naming the file
     for listed in ("TRAIN_FILES", "EVAL_FILES", "SETTINGS_DEV"):
-        names = (*getattr(safety_finetune, listed), "crisis_blind6.jsonl")
+        names = (*getattr(safety_finetune, listed), "crisis_blind7.jsonl")
         monkeypatch.setattr(safety_finetune, listed, names)
-        with pytest.raises(SystemExit, match=r"crisis_blind6\.jsonl: a blind set still to be"):
+        with pytest.raises(SystemExit, match=r"crisis_blind7\.jsonl: a blind set still to be"):
             if listed == "TRAIN_FILES":
                 safety_finetune.build_rows(1, 0.0, 0)
             elif listed == "EVAL_FILES":
@@ -172,20 +176,78 @@ def test_training_reads_the_burned_blind_sets_and_never_blind_set_v6(monkeypatch
         monkeypatch.setattr(safety_finetune, listed, names[:-1])
 
 
-def test_the_settings_are_chosen_on_blind_set_v5_pooled_with_the_development_sets(monkeypatch):
-    """The development data the grid chooses on holds blind set v5's rows (split ``blind5``)
-    beside the development half of crisis_eval and crisis_fresh, and nothing held out."""
+def test_the_settings_are_chosen_on_the_blind_pool_of_v5_and_v6(monkeypatch):
+    """The development data the grid reads holds blind sets v5 and v6 (splits ``blind5`` and
+    ``blind6``, the blind pool the rule reads) beside the development half of crisis_eval and
+    crisis_fresh (reported beside), and nothing held out."""
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     import safety_finetune
 
     rows = safety_finetune.dev_rows()
     splits = {r["split"] for r in rows}
-    assert splits == {"dev", "fresh", "blind5"}
+    assert splits == {"dev", "fresh", "blind5", "blind6"}
     v5 = [r for r in rows if r["split"] == "blind5"]
     assert len(v5) >= 400 and sum(r["category"] != "none" for r in v5) >= 200
+    v6 = [r for r in rows if r["split"] == "blind6"]
+    assert len(v6) >= 400 and sum(r["category"] != "none" for r in v6) >= 190
 
 
-def test_compare_refuses_blind_set_v6_and_scores_v5_as_development(monkeypatch, tmp_path):
+def _point(recall: float, precision: float, flags: float) -> dict:
+    return {"blind_pool": {"R": recall, "P": precision}, "valid_flag_rate": flags}
+
+
+def test_the_round_12_rule_reads_the_blind_pool_and_the_flag_rate(monkeypatch):
+    """Highest blind-pool recall at blind-pool precision >= 0.90 within the flag limit, ties to
+    the lower flag rate; if none qualifies, the highest precision at recall >= 0.90."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    from safety_finetune import choose
+
+    points = [
+        ("too many flags", _point(0.99, 0.95, 0.031)),
+        ("imprecise", _point(0.97, 0.89, 0.01)),
+        ("best, more flags", _point(0.93, 0.90, 0.025)),
+        ("best", _point(0.93, 0.91, 0.02)),
+        ("lower recall", _point(0.92, 0.99, 0.0)),
+    ]
+    settings, metrics, branch = choose(points, 0.03)
+    assert settings == "best" and metrics["blind_pool"]["R"] == 0.93
+    assert "highest blind-pool recall" in branch
+    fallback = [
+        ("low recall", _point(0.85, 0.89, 0.01)),
+        ("precise", _point(0.91, 0.88, 0.02)),
+        ("recall", _point(0.96, 0.85, 0.02)),
+        ("precise but flags", _point(0.95, 0.89, 0.04)),
+    ]
+    settings, _, branch = choose(fallback, 0.03)
+    assert settings == "precise" and branch.startswith("no point qualifies")
+
+
+def test_the_grid_memo_gives_the_uncached_results(monkeypatch):
+    """The grid's memo returns what the wrapped scoring returns, computing each input once."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import numpy as np
+    from safety_finetune import ScoreMemo
+
+    calls = []
+
+    def probabilities(texts, contexts):
+        calls.append(list(texts))
+        return np.array([[len(t), len(c)] for t, c in zip(texts, contexts, strict=True)], float)
+
+    memo = ScoreMemo()
+    wrapped = memo.wrap_many(probabilities, stack=True)
+    texts, ctx = ["a", "bb", "a", "a"], [[], ["x"], [], ["x", "y"]]
+    assert (wrapped(texts, ctx) == probabilities(texts, ctx)).all()
+    assert calls[0] == ["a", "bb", "a"]  # the repeated ("a", []) computed once
+    again = len(calls)
+    assert (wrapped(texts[::-1], ctx[::-1]) == probabilities(texts[::-1], ctx[::-1])).all()
+    assert len(calls) == again + 1  # only the direct call: every input was memoized
+    memo.enabled = False
+    wrapped(texts, ctx)
+    assert len(calls) == again + 2
+
+
+def test_compare_refuses_blind_set_v7_and_scores_v5_and_v6_as_development(monkeypatch, tmp_path):
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     import safety_compare
 
@@ -195,16 +257,22 @@ def test_compare_refuses_blind_set_v6_and_scores_v5_as_development(monkeypatch, 
         None,
         "development (settings)",
     )
-    assert not any(f.startswith("crisis_blind6") for f, _, _ in safety_compare.SETS.values())
-    (tmp_path / "crisis_blind6.jsonl").write_text("{not json: reading this file is a bug\n")
+    assert safety_compare.SETS["blind v6"] == (
+        "crisis_blind6.jsonl",
+        None,
+        "development (settings)",
+    )
+    assert not any(f.startswith("crisis_blind7") for f, _, _ in safety_compare.SETS.values())
+    (tmp_path / "crisis_blind7.jsonl").write_text("{not json: reading this file is a bug\n")
     monkeypatch.setattr(safety_compare, "DATA", tmp_path)
-    for name in ("crisis_blind6.jsonl", "crisis_blind6_writer_b.jsonl"):
+    for name in ("crisis_blind7.jsonl", "crisis_blind7_writer_b.jsonl"):
         with pytest.raises(SystemExit, match="a blind set still to be scored"):
             safety_compare.load_set(name, None)
 
 
 @pytest.mark.parametrize(
-    ("number", "after"), [(4, "### Blind set v3"), (5, "### Round 10"), (6, "### Round 11")]
+    ("number", "after"),
+    [(4, "### Blind set v3"), (5, "### Round 10"), (6, "### Round 11"), (7, "### Round 12")],
 )
 def test_the_docs_hold_a_mark_for_each_blind_set(monkeypatch, number, after):
     """``safety_eval.py --blind --blind-file .../crisis_blindN.jsonl`` writes under its own mark,
@@ -219,13 +287,14 @@ def test_the_docs_hold_a_mark_for_each_blind_set(monkeypatch, number, after):
     assert text.index(after) < text.index(f"### Blind set v{number}") < text.index(mark)
 
 
-def test_blind_set_v6_is_the_one_refused_and_v5_is_not(monkeypatch):
-    """The scripts that train, tune or compare refuse blind set v6 (scored once, by the lead);
-    blind set v5 is burned and readable as development data."""
+def test_blind_set_v7_is_the_one_refused_and_v5_v6_are_not(monkeypatch):
+    """The scripts that train, tune or compare refuse blind set v7 (scored once, by the lead);
+    blind sets v5 and v6 are burned and readable as development data."""
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     import safety_eval
 
-    assert safety_eval.UNREAD == ("crisis_blind6",)
-    safety_eval.refuse_unread(["crisis_blind5.jsonl"])
-    with pytest.raises(SystemExit, match="a blind set still to be scored"):
-        safety_eval.refuse_unread(["crisis_blind6.jsonl"])
+    assert safety_eval.UNREAD == ("crisis_blind7",)
+    safety_eval.refuse_unread(["crisis_blind5.jsonl", "crisis_blind6.jsonl"])
+    for name in ("crisis_blind7.jsonl", "crisis_blind7_c.jsonl"):
+        with pytest.raises(SystemExit, match="a blind set still to be scored"):
+            safety_eval.refuse_unread([name])
