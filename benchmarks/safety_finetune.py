@@ -397,20 +397,23 @@ def main() -> None:
     args = parser.parse_args()
     t0 = time.time()
     layer = SemanticLayer()
-    rows = build_rows(args.esconv_train, args.augment, args.seed)
-    rows, drops = drop_near(rows, layer)
-    for r in rows:  # the written hard negatives weigh more than ordinary ESConv turns
-        if r.category == "none" and r.source.startswith(("crisis_train", "crisis_blind")):
-            r.weight = args.hard_negative_weight
-    balance_weights(rows, args.negative_share)
+    rows: list[TrainRow] = []
+    drops: dict[str, int] = {}
     sources: dict[str, int] = {}
-    for r in rows:
-        sources[r.source] = sources.get(r.source, 0) + 1
-    print(
-        f"training rows: {len(rows)} {sources}; near-duplicates dropped: {drops} "
-        f"({time.time() - t0:.0f} s)",
-        flush=True,
-    )
+    if not args.load:  # the training rows (with --load, only the settings are chosen again)
+        rows = build_rows(args.esconv_train, args.augment, args.seed)
+        rows, drops = drop_near(rows, layer)
+        for r in rows:  # the written hard negatives weigh more than ordinary ESConv turns
+            if r.category == "none" and r.source.startswith(("crisis_train", "crisis_blind")):
+                r.weight = args.hard_negative_weight
+        balance_weights(rows, args.negative_share)
+        for r in rows:
+            sources[r.source] = sources.get(r.source, 0) + 1
+        print(
+            f"training rows: {len(rows)} {sources}; near-duplicates dropped: {drops} "
+            f"({time.time() - t0:.0f} s)",
+            flush=True,
+        )
     dev = dev_rows()
     valid = esconv_turns("valid", args.valid_dialogues, args.seed)
     base = RiskDetector(semantic=layer, finetuned=False)
