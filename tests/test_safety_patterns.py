@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from sweetiechat.quality.past import about_the_past
 from sweetiechat.quality.patterns import context_explains, match_patterns
 
 #: Written for this test (not in the training or evaluation sets).
@@ -127,3 +128,41 @@ def test_the_earlier_turns_explain_a_childs_hitting_and_a_pets_dose(
     hit = match_patterns(text)
     assert hit is not None and hit[0] == category, hit
     assert context_explains(category, text, context) is explained
+
+
+#: (category, message, about the past): a precise pattern's words about a past time, with no
+#: word that says the risk is present or back, are left to the learned layers (round 12).
+PAST = [
+    (
+        "suicidal_ideation",
+        "Two summers back, no, in 2018, I wanted to die. I coach rugby now.",
+        True,
+    ),
+    (
+        "self_harm",
+        "Back in uni I used to burn myself with a lighter. That was ten years ago.",
+        True,
+    ),
+    ("self_harm", "I used to hurt myself when things got bad. I have a counsellor now.", True),
+    ("suicidal_ideation", "In my twenties I was suicidal for a while; I'm 50 and content.", True),
+    ("harm_from_others", "My stepfather used to beat me. He died years ago and I'm safe.", True),
+    # the risk is present, back, or in the same clause as a present word: the pattern decides
+    ("suicidal_ideation", "Last year I wanted to die and the thoughts are back.", False),
+    ("suicidal_ideation", "I lost my job last year and I'm going to kill myself.", False),
+    ("self_harm", "I used to cut myself and I started again last week.", False),
+    ("suicidal_ideation", "In 2019 I tried to overdose. I feel the same way now.", False),
+    ("suicidal_ideation", "I was suicidal in my teens and I still am.", False),
+    ("suicidal_ideation", "I used to be happy. Now I want to end my life.", False),
+    (
+        "means_request",
+        "How many sleeping pills would kill me? I used to know that back in 2019.",
+        False,
+    ),
+]
+
+
+@pytest.mark.parametrize(("category", "text", "past"), PAST)
+def test_a_pattern_about_the_past_is_left_to_the_learned_layers(category, text, past):
+    hit = match_patterns(text)
+    assert hit is not None and hit[0] == category, hit
+    assert about_the_past(category, text) is past

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
@@ -27,6 +27,7 @@ import numpy as np
 from sweetiechat._async import run_sync
 from sweetiechat.errors import ConfigError
 from sweetiechat.quality.language import looks_english
+from sweetiechat.quality.past import about_the_past
 from sweetiechat.quality.patterns import (
     context_explains,
     has_cue,
@@ -219,6 +220,7 @@ class RiskDetector:
         (none when ``contexts`` is ``None``)."""
         out: list[RiskAssessment | None] = [None] * len(texts)
         todo: list[int] = []
+        past: dict[int, str] = {}
         for i, text in enumerate(texts):
             if not text or not text.strip():
                 out[i] = RiskAssessment(False, "none", 0.0, "empty", note="empty message")
@@ -226,6 +228,9 @@ class RiskDetector:
             hit = match_patterns(text)
             if hit and contexts and context_explains(hit[0], text, list(contexts[i])):
                 hit = None  # a toddler's hitting, a dog's dose: the learned layers decide
+            if hit and self.finetuned is not None and about_the_past(hit[0], text):
+                past[i] = hit[1]  # "I used to ... that was 2019": the learned layers decide
+                hit = None
             if hit:
                 out[i] = RiskAssessment(
                     True, cast(RiskCategory, hit[0]), 1.0, "pattern", evidence=hit[1]
@@ -250,6 +255,14 @@ class RiskDetector:
             tuned = self._finetuned_scores(cut, [contexts[i] if contexts else [] for i in todo])
             for i, (scores, unit), h, f in zip(todo, scored, heads, tuned, strict=True):
                 out[i] = self._from_scores(scores, unit, texts[i], h, f)
+        for i, words in past.items():
+            verdict = out[i]
+            if verdict is not None and not verdict.risk:
+                out[i] = replace(
+                    verdict,
+                    note=f"the precise pattern {words!r} is about the past here; "
+                    "the learned layers found no current risk",
+                )
         return [o if o is not None else _NONE for o in out]
 
     def _head_scores(self, texts: Sequence[str]) -> list[tuple[dict[str, float], str] | None]:
