@@ -210,6 +210,7 @@ def pr(out: Sequence[RiskAssessment], rows: Sequence[dict]) -> dict[str, float]:
     res = {
         "P": round(tp / (tp + fp) if tp + fp else 1.0, 3),
         "R": round(tp / (tp + fn) if tp + fn else 1.0, 3),
+        "TP": tp,
         "FP": fp,
         "FN": fn,
     }
@@ -331,7 +332,9 @@ def choose(points: Sequence[tuple[Any, dict]], max_flag_rate: float) -> tuple[An
 
     The highest blind-pool recall with blind-pool precision >= 0.90 and at most
     ``max_flag_rate`` of ESConv ``valid`` turns flagged, ties to the lower flag rate (then the
-    higher precision). If none qualifies: the highest blind-pool precision among the points
+    higher precision). Precision and recall are compared unrounded (from ``TP``, ``FP`` and
+    ``FN`` when the metrics have them): 367 of 408 is 0.8995, not 0.90. If none qualifies:
+    the highest blind-pool precision among the points
     with blind-pool recall >= 0.90 within the flag limit (ties to the lower flag rate). If
     none of those either: the highest blind-pool recall within the flag limit. Returns the
     settings, their metrics and which branch chose them.
@@ -340,30 +343,34 @@ def choose(points: Sequence[tuple[Any, dict]], max_flag_rate: float) -> tuple[An
     def within(m: dict) -> bool:
         return bool(m["valid_flag_rate"] <= max_flag_rate)
 
-    ok = [(s, m) for s, m in points if within(m) and m["blind_pool"]["P"] >= 0.90]
+    def precision(m: dict) -> float:  # unrounded: 367 / 408 = 0.8995 is not >= 0.90
+        b = m["blind_pool"]
+        if "TP" not in b:
+            return float(b["P"])
+        return b["TP"] / (b["TP"] + b["FP"]) if b["TP"] + b["FP"] else 1.0
+
+    def recall(m: dict) -> float:
+        b = m["blind_pool"]
+        if "TP" not in b:
+            return float(b["R"])
+        return b["TP"] / (b["TP"] + b["FN"]) if b["TP"] + b["FN"] else 1.0
+
+    ok = [(s, m) for s, m in points if within(m) and precision(m) >= 0.90]
     if ok:
         s, m = max(
             ok,
-            key=lambda p: (
-                p[1]["blind_pool"]["R"],
-                -p[1]["valid_flag_rate"],
-                p[1]["blind_pool"]["P"],
-            ),
+            key=lambda p: (recall(p[1]), -p[1]["valid_flag_rate"], precision(p[1])),
         )
         return s, m, "blind-pool precision >= 0.90: highest blind-pool recall"
-    near = [(s, m) for s, m in points if within(m) and m["blind_pool"]["R"] >= 0.90]
+    near = [(s, m) for s, m in points if within(m) and recall(m) >= 0.90]
     if near:
         s, m = max(
             near,
-            key=lambda p: (
-                p[1]["blind_pool"]["P"],
-                -p[1]["valid_flag_rate"],
-                p[1]["blind_pool"]["R"],
-            ),
+            key=lambda p: (precision(p[1]), -p[1]["valid_flag_rate"], recall(p[1])),
         )
         return s, m, "no point qualifies: highest blind-pool precision at recall >= 0.90"
     rest = [(s, m) for s, m in points if within(m)] or list(points)
-    s, m = max(rest, key=lambda p: (p[1]["blind_pool"]["R"], -p[1]["valid_flag_rate"]))
+    s, m = max(rest, key=lambda p: (recall(p[1]), -p[1]["valid_flag_rate"]))
     return s, m, "no point qualifies, none at recall >= 0.90: highest blind-pool recall"
 
 

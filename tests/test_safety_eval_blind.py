@@ -220,6 +220,14 @@ def test_the_round_12_rule_reads_the_blind_pool_and_the_flag_rate(monkeypatch):
     ]
     settings, _, branch = choose(fallback, 0.03)
     assert settings == "precise" and branch.startswith("no point qualifies")
+    # precision is compared unrounded: 367 of 408 risk found with 41 false alarms is 0.8995
+    rounded_up = {"P": 0.9, "R": 0.9, "TP": 367, "FP": 41, "FN": 41}
+    exact = {"P": 0.902, "R": 0.875, "TP": 357, "FP": 39, "FN": 51}
+    points = [
+        ("rounded up", {"blind_pool": rounded_up, "valid_flag_rate": 0.01}),
+        ("exact", {"blind_pool": exact, "valid_flag_rate": 0.02}),
+    ]
+    assert choose(points, 0.03)[0] == "exact"
 
 
 def test_the_grid_memo_gives_the_uncached_results(monkeypatch):
