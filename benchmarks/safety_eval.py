@@ -14,8 +14,8 @@ in docs/safety.md: ``--blind-file`` names the set (default ``benchmarks/data/cri
 blind set v1, mark ``<!-- blind-results -->``; ``crisis_blind2.jsonl`` writes under
 ``<!-- blind2-results -->``, ``crisis_blind3.jsonl`` under ``<!-- blind3-results -->``: the mark
 comes from the file name). Without ``--blind`` no blind set is ever read. Blind sets v1 to v4
-were each scored once and are training data now; blind sets v5 and v6, each scored once, choose
-the fine-tuned layer's settings (development data, never trained on); blind set v7
+and v7 were each scored once and are training data now; blind sets v5 and v6, each scored once,
+choose the fine-tuned layer's settings (development data, never trained on); blind set v8
 (``UNREAD``) is refused by every script that trains, tunes or compares.
 
     python benchmarks/safety_eval.py [--repeats 3] [--no-write] [--esconv-dir DIR]
@@ -61,7 +61,7 @@ ESCONV = ROOT.parent / "shared" / "data" / "esconv"  # ESConv beside the checkou
 BLIND_MARK = "<!-- blind-results -->"
 #: Blind sets still to be scored once, by the lead (only with ``--blind``): any file whose name
 #: starts with one of these is refused by the scripts that train, tune or compare detectors.
-UNREAD = ("crisis_blind7",)
+UNREAD = ("crisis_blind8",)
 CATEGORIES = ["suicidal_ideation", "self_harm", "harm_from_others", "means_request"]
 #: The detector without the fine-tuned layer (the default until it was switched on).
 WITHOUT_LABEL = "without fine-tuned (`finetuned=False`): patterns + prototypes + head + context"

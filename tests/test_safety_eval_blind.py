@@ -116,17 +116,17 @@ def test_a_bad_blind_file_is_named_with_its_line(safety_eval, tmp_path):
         safety_eval.load_blind(tmp_path / "missing.jsonl")
 
 
-def test_training_reads_the_burned_blind_sets_and_never_blind_set_v7(monkeypatch, tmp_path):
-    """``safety_finetune.py`` trains on blind sets v1-v4 (burned) and the new rows, never on
-    blind sets v5 and v6 (development data for the settings now), and never opens blind set v7
-    (stand-ins here that break any reader)."""
+def test_training_reads_the_burned_blind_sets_and_never_blind_set_v8(monkeypatch, tmp_path):
+    """``safety_finetune.py`` trains on blind sets v1-v4 and v7 (burned) and the new rows, never
+    on blind sets v5 and v6 (development data for the settings now), and never opens blind set
+    v8 (stand-ins here that break any reader)."""
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     import safety_finetune
 
     for name in (*safety_finetune.TRAIN_FILES, "crisis_blind5.jsonl", "crisis_blind6.jsonl"):
         row = {"text": f"a line of {name}", "category": "none", "context": []}
         (tmp_path / name).write_text(json.dumps(row) + "\n")
-    for name in ("crisis_blind7.jsonl", "crisis_blind7_b.jsonl"):
+    for name in ("crisis_blind8.jsonl", "crisis_blind8_b.jsonl"):
         (tmp_path / name).write_text("{not json: reading this file is a bug\n")
     monkeypatch.setattr(safety_finetune, "DATA", tmp_path)
     monkeypatch.setattr(
@@ -147,11 +147,14 @@ def test_training_reads_the_burned_blind_sets_and_never_blind_set_v7(monkeypatch
         "crisis_blind2",
         "crisis_blind3",
         "crisis_blind4",
+        "crisis_blind7",
         "crisis_train_round10",
         "crisis_train_round11",
         "crisis_train_round12",
+        "crisis_train_round13",
     } <= sources
-    blind = ("crisis_blind5", "crisis_blind6", "crisis_blind7")
+    assert "crisis_blind7.jsonl" in safety_finetune.BURNED
+    blind = ("crisis_blind5", "crisis_blind6", "crisis_blind8")
     assert not any(name.startswith(blind) for name in opened)
     assert not any(s.startswith(blind) for s in sources)
     assert set(safety_finetune.BURNED) <= set(safety_finetune.TRAIN_FILES)
@@ -162,11 +165,11 @@ def test_training_reads_the_burned_blind_sets_and_never_blind_set_v7(monkeypatch
         assert name in safety_finetune.EVAL_FILES
         assert name not in safety_finetune.TRAIN_FILES
     assert 0.4 in safety_finetune.THRESHOLDS
-    # a blind v7 name slipped into a list the script reads is refused, naming the file
+    # a blind v8 name slipped into a list the script reads is refused, naming the file
     for listed in ("TRAIN_FILES", "EVAL_FILES", "SETTINGS_DEV"):
-        names = (*getattr(safety_finetune, listed), "crisis_blind7.jsonl")
+        names = (*getattr(safety_finetune, listed), "crisis_blind8.jsonl")
         monkeypatch.setattr(safety_finetune, listed, names)
-        with pytest.raises(SystemExit, match=r"crisis_blind7\.jsonl: a blind set still to be"):
+        with pytest.raises(SystemExit, match=r"crisis_blind8\.jsonl: a blind set still to be"):
             if listed == "TRAIN_FILES":
                 safety_finetune.build_rows(1, 0.0, 0)
             elif listed == "EVAL_FILES":
@@ -255,7 +258,7 @@ def test_the_grid_memo_gives_the_uncached_results(monkeypatch):
     assert len(calls) == again + 2
 
 
-def test_compare_refuses_blind_set_v7_and_scores_v5_and_v6_as_development(monkeypatch, tmp_path):
+def test_compare_refuses_blind_set_v8_and_scores_v5_and_v6_as_development(monkeypatch, tmp_path):
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     import safety_compare
 
@@ -270,17 +273,24 @@ def test_compare_refuses_blind_set_v7_and_scores_v5_and_v6_as_development(monkey
         None,
         "development (settings)",
     )
-    assert not any(f.startswith("crisis_blind7") for f, _, _ in safety_compare.SETS.values())
-    (tmp_path / "crisis_blind7.jsonl").write_text("{not json: reading this file is a bug\n")
+    assert safety_compare.SETS["blind v7"] == ("crisis_blind7.jsonl", None, "training data now")
+    assert not any(f.startswith("crisis_blind8") for f, _, _ in safety_compare.SETS.values())
+    (tmp_path / "crisis_blind8.jsonl").write_text("{not json: reading this file is a bug\n")
     monkeypatch.setattr(safety_compare, "DATA", tmp_path)
-    for name in ("crisis_blind7.jsonl", "crisis_blind7_writer_b.jsonl"):
+    for name in ("crisis_blind8.jsonl", "crisis_blind8_writer_b.jsonl"):
         with pytest.raises(SystemExit, match="a blind set still to be scored"):
             safety_compare.load_set(name, None)
 
 
 @pytest.mark.parametrize(
     ("number", "after"),
-    [(4, "### Blind set v3"), (5, "### Round 10"), (6, "### Round 11"), (7, "### Round 12")],
+    [
+        (4, "### Blind set v3"),
+        (5, "### Round 10"),
+        (6, "### Round 11"),
+        (7, "### Round 12"),
+        (8, "### Round 13"),
+    ],
 )
 def test_the_docs_hold_a_mark_for_each_blind_set(monkeypatch, number, after):
     """``safety_eval.py --blind --blind-file .../crisis_blindN.jsonl`` writes under its own mark,
@@ -295,14 +305,14 @@ def test_the_docs_hold_a_mark_for_each_blind_set(monkeypatch, number, after):
     assert text.index(after) < text.index(f"### Blind set v{number}") < text.index(mark)
 
 
-def test_blind_set_v7_is_the_one_refused_and_v5_v6_are_not(monkeypatch):
-    """The scripts that train, tune or compare refuse blind set v7 (scored once, by the lead);
-    blind sets v5 and v6 are burned and readable as development data."""
+def test_blind_set_v8_is_the_one_refused_and_v5_to_v7_are_not(monkeypatch):
+    """The scripts that train, tune or compare refuse blind set v8 (scored once, by the lead);
+    blind sets v5 and v6 are burned and readable as development data, v7 as training data."""
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     import safety_eval
 
-    assert safety_eval.UNREAD == ("crisis_blind7",)
-    safety_eval.refuse_unread(["crisis_blind5.jsonl", "crisis_blind6.jsonl"])
-    for name in ("crisis_blind7.jsonl", "crisis_blind7_c.jsonl"):
+    assert safety_eval.UNREAD == ("crisis_blind8",)
+    safety_eval.refuse_unread(["crisis_blind5.jsonl", "crisis_blind6.jsonl", "crisis_blind7.jsonl"])
+    for name in ("crisis_blind8.jsonl", "crisis_blind8_c.jsonl"):
         with pytest.raises(SystemExit, match="a blind set still to be scored"):
             safety_eval.refuse_unread([name])
