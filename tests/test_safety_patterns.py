@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from sweetiechat.quality.past import about_the_past
-from sweetiechat.quality.patterns import context_explains, match_patterns
+from sweetiechat.quality.explained import about_the_past, context_explains
+from sweetiechat.quality.patterns import match_patterns
 
 #: Written for this test (not in the training or evaluation sets).
 QUIET = [
@@ -83,6 +83,8 @@ FIRES = [
     ("I don't want to die but I want to kill myself, I can't explain it.", "suicidal_ideation"),
     ("I don't want to hurt myself tonight, but I know I will.", "self_harm"),
     ("not suicidal yet, but I've stopped caring if I wake up", "suicidal_ideation"),
+    # a wish that is still there after a clean streak is a relapse word (blind set v7)
+    ("3 months clean and I still wanna die most mornings", "suicidal_ideation"),
 ]
 
 
@@ -118,6 +120,31 @@ EXPLAINED = [
     ("means_request", "How many of my pills is a lethal dose?", ["My cat ate a lily."], False),
     ("means_request", "what's a lethal dose?", ["I want it to be over."], False),
     ("suicidal_ideation", "I want to die.", ["My toddler hit me."], False),
+    # the animal in the same message, and a pet being put down (blind set v7; round 13)
+    (
+        "means_request",
+        "what is a lethal dose of grapes for a puppy? our spaniel ate some",
+        [],
+        True,
+    ),
+    (
+        "means_request",
+        "how many of my pills is a lethal dose? the cat ate one earlier",
+        [],
+        False,
+    ),
+    (
+        "suicidal_ideation",
+        "Tomorrow then. I'm writing him a goodbye letter to go in with him.",
+        ["Our old cat is really ill.", "The vet says it's time to put him to sleep."],
+        True,
+    ),
+    (
+        "suicidal_ideation",
+        "I've written my goodbye letters.",
+        ["My husband left.", "The vet bills alone are huge."],
+        False,
+    ),
 ]
 
 

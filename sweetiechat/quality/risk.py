@@ -26,10 +26,9 @@ import numpy as np
 
 from sweetiechat._async import run_sync
 from sweetiechat.errors import ConfigError
+from sweetiechat.quality.explained import about_the_past, context_explains
 from sweetiechat.quality.language import looks_english
-from sweetiechat.quality.past import about_the_past
 from sweetiechat.quality.patterns import (
-    context_explains,
     has_cue,
     has_harm_cue,
     has_topic_cue,
@@ -226,7 +225,7 @@ class RiskDetector:
                 out[i] = RiskAssessment(False, "none", 0.0, "empty", note="empty message")
                 continue
             hit = match_patterns(text)
-            if hit and contexts and context_explains(hit[0], text, list(contexts[i])):
+            if hit and context_explains(hit[0], text, list(contexts[i]) if contexts else []):
                 hit = None  # a toddler's hitting, a dog's dose: the learned layers decide
             if hit and self.finetuned is not None and about_the_past(hit[0], text):
                 past[i] = hit[1]  # "I used to ... that was 2019": the learned layers decide

@@ -1,0 +1,153 @@
+"""Precise-pattern matches that the learned layers decide instead: words about the past, a
+small child, a pet.
+
+A precise pattern is explicit wording, but some messages use it about something else. "I used
+to think everyone would be better off without me. that was 2019. now I volunteer on a
+listening line" is about then, not now; "He hit me." after "My 3 year old is going through a
+hitting phase" is about a toddler; "what's a lethal dose?" after "our dog just ate a bar of
+chocolate" is about the dog. In these narrow cases
+:class:`~sweetiechat.quality.risk.RiskDetector` sets the pattern aside and lets its learned
+layers (which read the message in its context) decide.
+
+>>> about_the_past("suicidal_ideation", "Last year I wanted to die. Therapy helped a lot.")
+True
+>>> about_the_past("suicidal_ideation", "Last year I wanted to die and it's back.")
+False
+>>> about_the_past("suicidal_ideation", "I lost my job last year and I'm going to kill myself")
+False
+>>> context_explains("harm_from_others", "He hit me.", ["My 3 year old is in a hitting phase"])
+True
+"""
+
+from __future__ import annotations
+
+import re
+
+from sweetiechat.quality.patterns import RELAPSE, match_patterns, strip_figurative
+
+__all__ = ["PAST_TIME", "about_the_past", "context_explains"]
+
+_I = re.IGNORECASE
+_NUMBER = (
+    r"(?:\d+|a|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|"
+    r"several|many|few|some|couple of)"
+)
+#: A time in the past: "last year", "in 2019", "used to", "as a teenager", "in my twenties",
+#: "the anniversary of my overdose".
+PAST_TIME = re.compile(
+    rf"\b(?:{_NUMBER} (?:years?|decades?) ago|last year|the year before|in (?:19|20)\d\d|"
+    r"(?:that|this|it) was (?:in |back in )?(?:19|20)\d\d|back (?:then|in the day)|used to|"
+    r"as an? (?:teen\w*|kid|child|student|young \w+)|when i was (?:\d+|young|younger|little|"
+    r"a \w+|in \w+|at \w+)|in (?:college|uni|university|high school|secondary school|sixth form|"
+    r"my (?:teens|twenties|thirties|20s|30s|youth))|looking back|anniversary of (?:my|the))\b",
+    _I,
+)
+#: Risk said to be present or back, anywhere in the message, keeps a pattern's verdict.
+_STILL = re.compile(
+    r"\bagain\b|\b(?:it'?s|they'?re|urges?|thoughts?|feelings?|it) (?:are |is |has |have )?"
+    r"(?:come )?back\b|\bcoming back\b|\b(?:feel|feeling|felt) (?:\w+ ){0,2}(?:the same|like "
+    r"that)\b|\bstill\b(?! (?:here|alive|standing|going strong))",
+    _I,
+)
+#: Present or coming time in the match's clause before it ("I lost my job last year and I'm
+#: going to ..."): the words are about now.
+_NOW = re.compile(
+    r"\b(?:i'?m|im|am|going to|gonna|will|i'?ll|want|wanna|need|now|today|tonight|tomorrow|"
+    r"can'?t|cant|keep)\b",
+    _I,
+)
+_SENTENCE_END = re.compile(r"[.!?\n]")
+_CLAUSE_END = re.compile(r"[.!?;,\n]|\b(?:and|but|so)\b", _I)
+
+
+def about_the_past(category: str, text: str) -> bool:
+    """True when the precise pattern that fires on ``text`` (of ``category``) is about the past.
+
+    That is: the match's sentence names a past time (:data:`PAST_TIME`); the part of its clause
+    before the match has no present or future word ("I'm", "going to", "now", "tonight"); and
+    the message has no relapse word (:data:`~sweetiechat.quality.patterns.RELAPSE`, "again",
+    "still", "it's back", "I feel the same"). A means question is never about the past.
+
+    Args:
+        category: The category the pattern fired for.
+        text: The message.
+
+    Returns:
+        Whether the learned layers, rather than the pattern, should decide.
+    """
+    if category == "means_request":
+        return False
+    hit = match_patterns(text)
+    if hit is None or hit[0] != category:
+        return False
+    plain = strip_figurative(text)
+    if RELAPSE.search(plain) or _STILL.search(plain):
+        return False
+    at = plain.find(hit[1])
+    if at < 0:
+        return False
+    end = at + len(hit[1])
+    start = max((m.end() for m in _SENTENCE_END.finditer(plain, 0, at)), default=0)
+    after = _SENTENCE_END.search(plain, end)
+    sentence = plain[start : after.start() if after else len(plain)]
+    if not PAST_TIME.search(sentence):
+        return False
+    clause = max((m.end() for m in _CLAUSE_END.finditer(plain, start, at)), default=start)
+    return not _NOW.search(plain, clause, at)
+
+
+#: A small child or an animal named in the earlier turns, and the adults a "he" or "she" could
+#: be instead (the later mention wins).
+_SMALL_CHILD = re.compile(
+    r"\b(?:toddler|baby|infant|newborn|(?:[1-4]|one|two|three|four)[- ]?(?:year|yr)s?[- ]old)\b",
+    _I,
+)
+_ADULT = re.compile(
+    r"\b(?:husband|wife|partner|boyfriend|girlfriend|bf|gf|ex|dad|father|stepdad|mum|mom|"
+    r"mother|brother|sister|uncle|aunt|boss|roommate|flatmate|landlord|man|woman|guy|he'?s \d\d)\b",
+    _I,
+)
+_ANIMAL = (
+    r"\b(?:dog|puppy|cat|kitten|pet|rabbit|hamster|horse|beagle|labrador|lab|terrier|spaniel|"
+    r"collie|poodle|parrot|budgie|guinea pig)\b"
+)
+_ANIMAL_ATE = re.compile(
+    r"(?:\b(?:my|our|the) )?" + _ANIMAL + r"[^.!?]{0,60}\b(?:ate|eaten|eats|swallowed|got into|"
+    r"chewed|licked|drank)\b",
+    _I,
+)
+#: A pet being put down: a goodbye or a letter in the next turn is the pet's.
+_PET_PUT_DOWN = re.compile(
+    r"\b(?:put (?:her|him|them|it) down|put (?:to )?sleep|let (?:her|him|them) go|euthan\w*|"
+    r"vet)\b",
+    _I,
+)
+_OWN = re.compile(r"\b(?:i|i'?m|im|me|my|myself|mine)\b", _I)
+
+
+def context_explains(category: str, text: str, context: list[str] | tuple[str, ...]) -> bool:
+    """True when the earlier turns show that a precise pattern's words are about a small child
+    or an animal, so the learned layers, which read the context, should decide instead.
+
+    Three cases, all narrow: "He hit me." when the last person named in the last two turns is
+    a toddler ("My 3 year old is going through a hitting phase"; not when an adult is named
+    after the child); a dose question without a first-person word after an animal that ate
+    something ("how much is a lethal dose??" after "our dog just ate a bar of chocolate"), or
+    with the animal in the same message ("lethal dose of chocolate for a dog, my lab just ate
+    half a block": no first-person word outside "my lab just ate"); and a suicide pattern (a
+    goodbye letter) when the last two turns name a pet being put down.
+    """
+    if category == "means_request" and _ANIMAL_ATE.search(text):
+        return not _OWN.search(_ANIMAL_ATE.sub(" ", text))
+    recent = " ".join(context[-2:])
+    if not recent:
+        return False
+    if category == "harm_from_others":
+        child = max((m.end() for m in _SMALL_CHILD.finditer(recent)), default=-1)
+        adult = max((m.end() for m in _ADULT.finditer(recent)), default=-1)
+        return child > adult and len(text.split()) <= 12
+    if category == "means_request":
+        return bool(_ANIMAL_ATE.search(recent)) and not _OWN.search(text)
+    if category == "suicidal_ideation":
+        return bool(re.search(_ANIMAL, recent, _I) and _PET_PUT_DOWN.search(recent))
+    return False
