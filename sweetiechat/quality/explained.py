@@ -126,8 +126,9 @@ _OWN = re.compile(r"\b(?:i|i'?m|im|me|my|myself|mine)\b", _I)
 
 
 def context_explains(category: str, text: str, context: list[str] | tuple[str, ...]) -> bool:
-    """True when the earlier turns show that a precise pattern's words are about a small child
-    or an animal, so the learned layers, which read the context, should decide instead.
+    """True when the earlier turns (or, for a dose question, the message itself) show that a
+    precise pattern's words are about a small child or an animal, so the learned layers, which
+    read the context, should decide instead.
 
     Three cases, all narrow: "He hit me." when the last person named in the last two turns is
     a toddler ("My 3 year old is going through a hitting phase"; not when an adult is named
