@@ -192,4 +192,4 @@ PAST = [
 def test_a_pattern_about_the_past_is_left_to_the_learned_layers(category, text, past):
     hit = match_patterns(text)
     assert hit is not None and hit[0] == category, hit
-    assert about_the_past(category, text) is past
+    assert about_the_past(category, text, hit[1]) is past

@@ -9,11 +9,14 @@ chocolate" is about the dog. In these narrow cases
 :class:`~sweetiechat.quality.risk.RiskDetector` sets the pattern aside and lets its learned
 layers (which read the message in its context) decide.
 
->>> about_the_past("suicidal_ideation", "Last year I wanted to die. Therapy helped a lot.")
+>>> about_the_past("suicidal_ideation", "Last year I wanted to die. Therapy helped.",
+...                "wanted to die")
 True
->>> about_the_past("suicidal_ideation", "Last year I wanted to die and it's back.")
+>>> about_the_past("suicidal_ideation", "Last year I wanted to die and it's back.",
+...                "wanted to die")
 False
->>> about_the_past("suicidal_ideation", "I lost my job last year and I'm going to kill myself")
+>>> about_the_past("suicidal_ideation", "I lost my job last year and I'm going to kill myself",
+...                "kill myself")
 False
 >>> context_explains("harm_from_others", "He hit me.", ["My 3 year old is in a hitting phase"])
 True
@@ -23,7 +26,7 @@ from __future__ import annotations
 
 import re
 
-from sweetiechat.quality.patterns import RELAPSE, match_patterns, strip_figurative
+from sweetiechat.quality.patterns import RELAPSE, strip_figurative
 
 __all__ = ["PAST_TIME", "about_the_past", "context_explains"]
 
@@ -60,8 +63,9 @@ _SENTENCE_END = re.compile(r"[.!?\n]")
 _CLAUSE_END = re.compile(r"[.!?;,\n]|\b(?:and|but|so)\b", _I)
 
 
-def about_the_past(category: str, text: str) -> bool:
-    """True when the precise pattern that fires on ``text`` (of ``category``) is about the past.
+def about_the_past(category: str, text: str, words: str) -> bool:
+    """True when the precise pattern that fired on ``text`` (``category``, matching ``words``,
+    as :func:`~sweetiechat.quality.patterns.match_patterns` returns them) is about the past.
 
     That is: the match's sentence names a past time (:data:`PAST_TIME`); the part of its clause
     before the match has no present or future word ("I'm", "going to", "now", "tonight"); and
@@ -71,22 +75,20 @@ def about_the_past(category: str, text: str) -> bool:
     Args:
         category: The category the pattern fired for.
         text: The message.
+        words: The words the pattern matched.
 
     Returns:
         Whether the learned layers, rather than the pattern, should decide.
     """
     if category == "means_request":
         return False
-    hit = match_patterns(text)
-    if hit is None or hit[0] != category:
-        return False
     plain = strip_figurative(text)
     if RELAPSE.search(plain) or _STILL.search(plain):
         return False
-    at = plain.find(hit[1])
+    at = plain.find(words)
     if at < 0:
         return False
-    end = at + len(hit[1])
+    end = at + len(words)
     start = max((m.end() for m in _SENTENCE_END.finditer(plain, 0, at)), default=0)
     after = _SENTENCE_END.search(plain, end)
     sentence = plain[start : after.start() if after else len(plain)]

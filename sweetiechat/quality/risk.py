@@ -227,7 +227,7 @@ class RiskDetector:
             hit = match_patterns(text)
             if hit and context_explains(hit[0], text, list(contexts[i]) if contexts else []):
                 hit = None  # a toddler's hitting, a dog's dose: the learned layers decide
-            if hit and self.finetuned is not None and about_the_past(hit[0], text):
+            if hit and self.finetuned is not None and about_the_past(hit[0], text, hit[1]):
                 past[i] = hit[1]  # "I used to ... that was 2019": the learned layers decide
                 hit = None
             if hit:
