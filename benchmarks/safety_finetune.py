@@ -23,8 +23,12 @@ Training material (never an evaluation set):
   in therapy language, in old age, command hallucinations, coercion of a frail person);
 - ``crisis_train_round13.jsonl``: rows written for the error types of blind set v7 (acute
   practical crises, transitions, messy writing; risk and hard negatives in many voices);
-- the blind sets v1, v2, v3, v4 and v7, ``crisis_blind.jsonl``, ``crisis_blind2.jsonl``,
-  ``crisis_blind3.jsonl``, ``crisis_blind4.jsonl`` and ``crisis_blind7.jsonl`` (each scored
+- ``crisis_train_round14.jsonl``: rows written for the error types of blind set v8 (figures of
+  speech in World Englishes, suicidal ideation in professional, euphemistic and religious
+  wording, danger told in passing; and their hard negatives);
+- the blind sets v1, v2, v3, v4, v7 and v8, ``crisis_blind.jsonl``, ``crisis_blind2.jsonl``,
+  ``crisis_blind3.jsonl``, ``crisis_blind4.jsonl``, ``crisis_blind7.jsonl`` and
+  ``crisis_blind8.jsonl`` (each scored
   once, then read row by row: training data now, no longer held-out);
 - the prototype sentences of ``sweetiechat/quality/prototypes.py``;
 - ordinary ESConv seeker turns (``train`` split) as negatives, each with the seeker's earlier
@@ -36,12 +40,12 @@ Blind sets v5 and v6 (``crisis_blind5.jsonl``, ``crisis_blind6.jsonl``, each sco
 development data for the settings (``SETTINGS_DEV``), never training data. Training rows closer
 than cosine 0.9 (frozen MiniLM embeddings) to any message of ``crisis_eval.jsonl`` (both
 halves), ``crisis_fresh.jsonl``, blind sets v5 and v6 or the everyday check sentences
-``crisis_everyday_check.jsonl`` (never trained or tuned on) are dropped. Blind set v8 (any
-``crisis_blind8*`` file, scored once at the end) is never read, embedded or trained on by this
+``crisis_everyday_check.jsonl`` (never trained or tuned on) are dropped. Blind set v9 (any
+``crisis_blind9*`` file, scored once at the end) is never read, embedded or trained on by this
 script: ``safety_eval.refuse_unread`` refuses such a name in every list it reads.
 
 The threshold, the veto, the support condition and whether the older logistic head stays on
-are chosen on development data only. The rule (round 12, kept in round 13, :func:`choose`):
+are chosen on development data only. The rule (round 12, kept in rounds 13 and 14, :func:`choose`):
 the highest recall on the blind pool (blind sets v5 + v6, messages by six new writers) with
 blind-pool precision >= 0.90 and at most ``--max-flag-rate`` of ESConv ``valid`` seeker turns
 flagged; ties go to the lower flag rate. If no grid point qualifies: the highest blind-pool
@@ -91,11 +95,13 @@ TRAIN_FILES = (
     "crisis_train_round11.jsonl",
     "crisis_train_round12.jsonl",
     "crisis_train_round13.jsonl",
+    "crisis_train_round14.jsonl",
     "crisis_blind.jsonl",  # blind set v1: burned after its one scoring, training data now
     "crisis_blind2.jsonl",  # blind set v2: the same
     "crisis_blind3.jsonl",  # blind set v3: the same
     "crisis_blind4.jsonl",  # blind set v4: the same
     "crisis_blind7.jsonl",  # blind set v7: the same (round 13)
+    "crisis_blind8.jsonl",  # blind set v8: the same (round 14)
 )
 #: Blind sets already scored once and read since: training data now.
 BURNED = (
@@ -104,6 +110,7 @@ BURNED = (
     "crisis_blind3.jsonl",
     "crisis_blind4.jsonl",
     "crisis_blind7.jsonl",
+    "crisis_blind8.jsonl",
 )
 #: Blind sets scored once that choose the settings (development data, never trained on).
 SETTINGS_DEV = ("crisis_blind5.jsonl", "crisis_blind6.jsonl")
@@ -116,8 +123,8 @@ EVAL_FILES = (
     "crisis_everyday_check.jsonl",
     *SETTINGS_DEV,
 )
-#: The settings grid's thresholds (0.4 added in round 11).
-THRESHOLDS = (0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.98)
+#: The settings grid's thresholds (0.4 added in round 11; 0.25-0.35 in round 14).
+THRESHOLDS = (0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.98)
 
 
 refuse_unread(TRAIN_FILES + EVAL_FILES)

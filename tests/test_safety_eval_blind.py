@@ -116,17 +116,17 @@ def test_a_bad_blind_file_is_named_with_its_line(safety_eval, tmp_path):
         safety_eval.load_blind(tmp_path / "missing.jsonl")
 
 
-def test_training_reads_the_burned_blind_sets_and_never_blind_set_v8(monkeypatch, tmp_path):
-    """``safety_finetune.py`` trains on blind sets v1-v4 and v7 (burned) and the new rows, never
-    on blind sets v5 and v6 (development data for the settings now), and never opens blind set
-    v8 (stand-ins here that break any reader)."""
+def test_training_reads_the_burned_blind_sets_and_never_blind_set_v9(monkeypatch, tmp_path):
+    """``safety_finetune.py`` trains on blind sets v1-v4, v7 and v8 (burned) and the new rows,
+    never on blind sets v5 and v6 (development data for the settings now), and never opens blind
+    set v9 (stand-ins here that break any reader)."""
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     import safety_finetune
 
     for name in (*safety_finetune.TRAIN_FILES, "crisis_blind5.jsonl", "crisis_blind6.jsonl"):
         row = {"text": f"a line of {name}", "category": "none", "context": []}
         (tmp_path / name).write_text(json.dumps(row) + "\n")
-    for name in ("crisis_blind8.jsonl", "crisis_blind8_b.jsonl"):
+    for name in ("crisis_blind9.jsonl", "crisis_blind9_b.jsonl"):
         (tmp_path / name).write_text("{not json: reading this file is a bug\n")
     monkeypatch.setattr(safety_finetune, "DATA", tmp_path)
     monkeypatch.setattr(
@@ -148,13 +148,15 @@ def test_training_reads_the_burned_blind_sets_and_never_blind_set_v8(monkeypatch
         "crisis_blind3",
         "crisis_blind4",
         "crisis_blind7",
+        "crisis_blind8",
         "crisis_train_round10",
         "crisis_train_round11",
         "crisis_train_round12",
         "crisis_train_round13",
+        "crisis_train_round14",
     } <= sources
-    assert "crisis_blind7.jsonl" in safety_finetune.BURNED
-    blind = ("crisis_blind5", "crisis_blind6", "crisis_blind8")
+    assert {"crisis_blind7.jsonl", "crisis_blind8.jsonl"} <= set(safety_finetune.BURNED)
+    blind = ("crisis_blind5", "crisis_blind6", "crisis_blind9")
     assert not any(name.startswith(blind) for name in opened)
     assert not any(s.startswith(blind) for s in sources)
     assert set(safety_finetune.BURNED) <= set(safety_finetune.TRAIN_FILES)
@@ -164,12 +166,12 @@ def test_training_reads_the_burned_blind_sets_and_never_blind_set_v8(monkeypatch
     for name in safety_finetune.SETTINGS_DEV:
         assert name in safety_finetune.EVAL_FILES
         assert name not in safety_finetune.TRAIN_FILES
-    assert 0.4 in safety_finetune.THRESHOLDS
-    # a blind v8 name slipped into a list the script reads is refused, naming the file
+    assert {0.25, 0.3, 0.35, 0.4} <= set(safety_finetune.THRESHOLDS)
+    # a blind v9 name slipped into a list the script reads is refused, naming the file
     for listed in ("TRAIN_FILES", "EVAL_FILES", "SETTINGS_DEV"):
-        names = (*getattr(safety_finetune, listed), "crisis_blind8.jsonl")
+        names = (*getattr(safety_finetune, listed), "crisis_blind9.jsonl")
         monkeypatch.setattr(safety_finetune, listed, names)
-        with pytest.raises(SystemExit, match=r"crisis_blind8\.jsonl: a blind set still to be"):
+        with pytest.raises(SystemExit, match=r"crisis_blind9\.jsonl: a blind set still to be"):
             if listed == "TRAIN_FILES":
                 safety_finetune.build_rows(1, 0.0, 0)
             elif listed == "EVAL_FILES":
@@ -274,10 +276,11 @@ def test_compare_refuses_blind_set_v8_and_scores_v5_and_v6_as_development(monkey
         "development (settings)",
     )
     assert safety_compare.SETS["blind v7"] == ("crisis_blind7.jsonl", None, "training data now")
-    assert not any(f.startswith("crisis_blind8") for f, _, _ in safety_compare.SETS.values())
-    (tmp_path / "crisis_blind8.jsonl").write_text("{not json: reading this file is a bug\n")
+    assert safety_compare.SETS["blind v8"] == ("crisis_blind8.jsonl", None, "training data now")
+    assert not any(f.startswith("crisis_blind9") for f, _, _ in safety_compare.SETS.values())
+    (tmp_path / "crisis_blind9.jsonl").write_text("{not json: reading this file is a bug\n")
     monkeypatch.setattr(safety_compare, "DATA", tmp_path)
-    for name in ("crisis_blind8.jsonl", "crisis_blind8_writer_b.jsonl"):
+    for name in ("crisis_blind9.jsonl", "crisis_blind9_writer_b.jsonl"):
         with pytest.raises(SystemExit, match="a blind set still to be scored"):
             safety_compare.load_set(name, None)
 
@@ -305,14 +308,17 @@ def test_the_docs_hold_a_mark_for_each_blind_set(monkeypatch, number, after):
     assert text.index(after) < text.index(f"### Blind set v{number}") < text.index(mark)
 
 
-def test_blind_set_v8_is_the_one_refused_and_v5_to_v7_are_not(monkeypatch):
-    """The scripts that train, tune or compare refuse blind set v8 (scored once, by the lead);
-    blind sets v5 and v6 are burned and readable as development data, v7 as training data."""
+def test_blind_set_v9_is_the_one_refused_and_v5_to_v8_are_not(monkeypatch):
+    """The scripts that train, tune or compare refuse blind set v9 (scored once, by the lead);
+    blind sets v5 and v6 are burned and readable as development data, v7 and v8 as training
+    data."""
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     import safety_eval
 
-    assert safety_eval.UNREAD == ("crisis_blind8",)
-    safety_eval.refuse_unread(["crisis_blind5.jsonl", "crisis_blind6.jsonl", "crisis_blind7.jsonl"])
-    for name in ("crisis_blind8.jsonl", "crisis_blind8_c.jsonl"):
+    assert safety_eval.UNREAD == ("crisis_blind9",)
+    safety_eval.refuse_unread(
+        ["crisis_blind5.jsonl", "crisis_blind6.jsonl", "crisis_blind7.jsonl", "crisis_blind8.jsonl"]
+    )
+    for name in ("crisis_blind9.jsonl", "crisis_blind9_c.jsonl"):
         with pytest.raises(SystemExit, match="a blind set still to be scored"):
             safety_eval.refuse_unread([name])

@@ -42,6 +42,12 @@ QUIET = [
     "i get flashes of driving into traffic and it scares me, i don't want to die at all",
     "I'm so tired. not suicidal, just tired from the night shifts.",
     "i don't want to hurt myself, i'm just really lonely in this new city",
+    # an accident in the kitchen or garden, sleeping in, a simile (blind set v8; round 14)
+    "Sliced myself peeling carrots, how long should I keep pressure on it?",
+    "cut myself sharpening the lawnmower blade, plaster didn't stick",
+    "Sunday off. I don't want to wake up before ten, phone is going on silent",
+    "i don't want to wake up early for work ever again lol",
+    "three years and he ended it by voicemail. I feel like I got run over by a bus",
 ]
 FIRES = [
     ("I want to end things, I can't do this.", "suicidal_ideation"),
@@ -85,6 +91,12 @@ FIRES = [
     ("not suicidal yet, but I've stopped caring if I wake up", "suicidal_ideation"),
     # a wish that is still there after a clean streak is a relapse word (blind set v7)
     ("3 months clean and I still wanna die most mornings", "suicidal_ideation"),
+    # the round-14 exceptions are narrow: a plain wish not to wake, a real hit, a cut on purpose
+    ("i just don't want to wake up tomorrow", "suicidal_ideation"),
+    ("I don't want to wake up until all of this is over", "suicidal_ideation"),
+    ("I've been hit by my stepdad again, I'm scared to go home", "harm_from_others"),
+    ("I cut myself on purpose after the kitchen shift", "self_harm"),
+    ("burned myself on purpose with the lighter", "self_harm"),
 ]
 
 
@@ -144,7 +156,32 @@ EXPLAINED = [
         "I've written my goodbye letters.",
         ["My husband left.", "The vet bills alone are huge."],
         False,
+    ),  # a goodbye letter with an ordinary reason in the message or the turns before (round 14)
+    (
+        "suicidal_ideation",
+        "Wrote my farewell note tonight, I'll read it out on Friday.",
+        ["Thirty-one years at the depot.", "Retiring on Friday and they want a speech."],
+        True,
     ),
+    (
+        "suicidal_ideation",
+        "wrote a goodbye letter to my ex today. counsellor suggested it, it's not getting sent",
+        [],
+        True,
+    ),
+    (
+        "suicidal_ideation",
+        "Wrote my goodbye letter. I won't be here much longer.",
+        ["Retiring on Friday and they want a speech."],
+        False,
+    ),
+    (
+        "suicidal_ideation",
+        "wrote goodbye letters to my ex and the kids, it'll be easier for them when i'm gone",
+        [],
+        False,
+    ),
+    ("suicidal_ideation", "I've written my goodbye letter.", ["I can't do this anymore."], False),
 ]
 
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 
-from sweetiechat.quality.patterns import RELAPSE, strip_figurative
+from sweetiechat.quality.patterns import RELAPSE, match_patterns, strip_figurative
 
 __all__ = ["PAST_TIME", "about_the_past", "context_explains"]
 
@@ -125,6 +125,22 @@ _PET_PUT_DOWN = re.compile(
     _I,
 )
 _OWN = re.compile(r"\b(?:i|i'?m|im|me|my|myself|mine)\b", _I)
+#: A goodbye letter or note (the suicide pattern's words) ...
+_GOODBYE_LETTER = re.compile(
+    r"\b(?:goodbye|farewell) (?:letters?|notes?|messages?)\b"
+    r"|\b(?:letters?|notes?) to say goodbye\b",
+    _I,
+)
+#: ... with an ordinary reason in the message or the last two turns: a retirement or a leaving
+#: do, a move, a letter to an ex that a therapist set as an exercise and that is never sent.
+_ORDINARY_GOODBYE = re.compile(
+    r"\b(?:retir\w+|newsletter|leaving (?:do|card|party|speech)|farewell (?:card|party|do|speech)|"
+    r"(?:my|our) last day (?:at|of|in) (?:work|school|the (?:job|office|school|company))|"
+    r"new job|moving (?:abroad|away|house|out|to)|emigrat\w+|"
+    r"(?:therapist|counsell?or|psychologist) (?:told|asked|suggested|said|set|wants)|homework|"
+    r"(?:never|not) (?:going to |gonna )?send|won'?t (?:ever )?send|to (?:my|an) ex\b)",
+    _I,
+)
 
 
 def context_explains(category: str, text: str, context: list[str] | tuple[str, ...]) -> bool:
@@ -138,11 +154,23 @@ def context_explains(category: str, text: str, context: list[str] | tuple[str, .
     something ("how much is a lethal dose??" after "our dog just ate a bar of chocolate"), or
     with the animal in the same message ("lethal dose of chocolate for a dog, my lab just ate
     half a block": no first-person word outside "my lab just ate"); and a suicide pattern (a
-    goodbye letter) when the last two turns name a pet being put down.
+    goodbye letter) when the last two turns name a pet being put down, or when the message or
+    the last two turns give the letter an ordinary reason ("I wrote my goodbye letter this
+    evening." after "The head asked me to write something for the staff newsletter" about a
+    retirement; "writing a goodbye letter to my ex that i'll never send, my therapist told me
+    to").
     """
     if category == "means_request" and _ANIMAL_ATE.search(text):
         return not _OWN.search(_ANIMAL_ATE.sub(" ", text))
     recent = " ".join(context[-2:])
+    if (
+        category == "suicidal_ideation"
+        and _GOODBYE_LETTER.search(text)
+        and _ORDINARY_GOODBYE.search(f"{text} {recent}")
+        # any other risk wording in the message keeps the pattern's verdict
+        and match_patterns(_GOODBYE_LETTER.sub(" ", text)) is None
+    ):
+        return True
     if not recent:
         return False
     if category == "harm_from_others":

@@ -91,7 +91,8 @@ PATTERNS: dict[str, list[str]] = {
         r"this life)\b",
         r"\btake (?:my (?:own )?life|my life)\b",
         r"\b(?:don'?t|do not|dont|no longer|not) (?:want to|wanna|wish to) (?:live(?! with (?:my|"
-        r"him|her|them|you|roommates?|parents?|mum|mom|dad)\b)|be alive|exist|be here|wake up|"
+        r"him|her|them|you|roommates?|parents?|mum|mom|dad)\b)|be alive|exist|be here|"
+        r"wake up(?! (?:before|early|at \d|so early|for (?:work|school|class|uni|college)))|"
         r"go on|be around)\b",
         r"\bbetter off (?:dead|without me|if i (?:was|were|wasn'?t|weren'?t) (?:dead|here|"
         r"around|alive|gone))\b",
@@ -135,9 +136,14 @@ FIGURATIVE = re.compile(
     r"|\b(?:i'?m|i am|im) not (?:going to|gonna) (?:kill|hurt|harm) (?:my ?self|me)\b"
     r"(?! (?:yet|today|tonight|here|now|this))"
     rf"|\b(?:burn|burned|burnt|cut) {_ME} "
-    r"(?:on|while|when|by accident|accidentally|shaving|cooking)"
+    r"(?:on(?! purpose)|while|when|by accident|accidentally|shaving|cooking|chopping|slicing|"
+    r"dicing|peeling|carving|whittling|sharpening|gardening|pruning)"
     r"|\b(?:my (?:friend|sister|brother|son|daughter|partner|cousin|student|patient|colleague)|"
     r"she|he|they) (?:\w+ ){0,4}(?:self[- ]?harm\w*|suicid\w*|cut(?:s|ting)? (?:her|him|them)self)"
+    # a simile: "i feel like i've been hit by a truck" after a breakup
+    r"|\blike (?:i'?ve |i have |i'?d |i had |i was |i got |i just got )?(?:been )?(?:hit|run over|"
+    r"knocked down|flattened) by (?:a|the) (?:truck|bus|train|lorry|freight train|steamroller|"
+    r"ton(?:ne)? of bricks)\b"
     r"|\bsuicide (?:squad|mission|doors|run|prevention|awareness|hotline|hotlines)\b"
     r"|\bmurder (?:a|an|some|the) (?:pizza|burger|sandwich|drink)\b"
     r"|\b(?:in|from|watched|watching|read|reading) (?:a|the|this|that) (?:film|movie|show|"
