@@ -66,11 +66,9 @@ import random
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
-import numpy as np
+from _safety_settings import ScoreMemo, choose, evaluate, pr, verdicts
 from safety_eval import ESCONV, refuse_unread
 
 from sweetiechat.io import read_dialogues
@@ -78,7 +76,7 @@ from sweetiechat.quality.finetune_train import TrainRow, balance_weights, read_r
 from sweetiechat.quality.finetuned import FINETUNED_FILE, FinetunedClassifier
 from sweetiechat.quality.patterns import match_patterns
 from sweetiechat.quality.prototypes import PROTOTYPES
-from sweetiechat.quality.risk import RiskAssessment, RiskDetector
+from sweetiechat.quality.risk import RiskDetector
 from sweetiechat.quality.semantic import SemanticLayer, spell_out
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -213,179 +211,6 @@ def dev_rows() -> list[dict]:
     return out
 
 
-def pr(out: Sequence[RiskAssessment], rows: Sequence[dict]) -> dict[str, float]:
-    """Precision, recall, false positives and negatives, per-category recall."""
-    gold = [r["category"] != "none" for r in rows]
-    tp = sum(a.risk and g for a, g in zip(out, gold, strict=True))
-    fp = sum(a.risk and not g for a, g in zip(out, gold, strict=True))
-    fn = sum(g and not a.risk for a, g in zip(out, gold, strict=True))
-    res = {
-        "P": round(tp / (tp + fp) if tp + fp else 1.0, 3),
-        "R": round(tp / (tp + fn) if tp + fn else 1.0, 3),
-        "TP": tp,
-        "FP": fp,
-        "FN": fn,
-    }
-    for c in ("suicidal_ideation", "self_harm", "harm_from_others", "means_request"):
-        idx = [i for i, r in enumerate(rows) if r["category"] == c]
-        res[c] = round(sum(out[i].risk for i in idx) / len(idx), 2) if idx else 0.0
-    return res
-
-
-def evaluate(det: RiskDetector, dev: Sequence[dict], valid: Sequence[list[str]]) -> dict:
-    """The full detector on the development data and the ESConv valid flag rate."""
-    out = det.assess_many([r["text"] for r in dev], [r["context"] for r in dev])
-    pool = [i for i, r in enumerate(dev) if r["split"] in BLIND_POOL]
-    res: dict[str, Any] = {
-        "blind_pool": pr([out[i] for i in pool], [dev[i] for i in pool]),
-        "dev": pr(out, dev),
-        "eval_dev": pr(
-            [a for a, r in zip(out, dev, strict=True) if r["split"] == "dev"],
-            [r for r in dev if r["split"] == "dev"],
-        ),
-    }
-    for split in dict.fromkeys(r["split"] for r in dev):
-        if split != "dev":
-            res[split] = pr(
-                [a for a, r in zip(out, dev, strict=True) if r["split"] == split],
-                [r for r in dev if r["split"] == split],
-            )
-    texts = [t for turns in valid for t in turns]
-    ctx = [turns[:i] for turns in valid for i in range(len(turns))]
-    flags = det.assess_many(texts, ctx)
-    res["valid_flag_rate"] = round(sum(a.risk for a in flags) / max(len(flags), 1), 4)
-    return res
-
-
-def verdicts(det: RiskDetector, dev: Sequence[dict], valid: Sequence[list[str]]) -> list:
-    """Every verdict of ``det`` on the development rows and the ESConv valid turns in context
-    (risk, category, layer, score), to compare two detectors message by message."""
-    texts = [r["text"] for r in dev] + [t for turns in valid for t in turns]
-    ctx = [r["context"] for r in dev] + [turns[:i] for turns in valid for i in range(len(turns))]
-    return [(a.risk, a.category, a.layer, a.score) for a in det.assess_many(texts, ctx)]
-
-
-class ScoreMemo:
-    """The settings-independent scores of the grid, computed once per exact input.
-
-    The fine-tuned probabilities of a (message, context) pair, the prototypes' scores and the
-    logistic head's scores of a message, and the precise patterns' verdict on a message do not
-    depend on the threshold, the veto or the support condition, so the 234 grid points share
-    them. :meth:`install` wraps those calls of one detector (and of the module functions the
-    detector calls) with a memo keyed on the exact inputs; ``enabled = False`` bypasses it.
-    """
-
-    def __init__(self) -> None:
-        self.enabled = True
-        self._stores: list[dict[Any, Any]] = []
-
-    def wrap_many(self, fn: Callable[..., Any], stack: bool = False) -> Callable[..., Any]:
-        """``fn(texts[, contexts])`` -> one result per text, memoized per (text, context)."""
-        store: dict[Any, Any] = {}
-        self._stores.append(store)
-
-        def wrapped(texts: Sequence[str], contexts: Sequence[Sequence[str]] | None = None) -> Any:
-            if not self.enabled or not texts:
-                return fn(texts) if contexts is None else fn(texts, contexts)
-            if contexts is None:
-                keys: list[Any] = list(texts)
-            else:
-                keys = [(t, tuple(c)) for t, c in zip(texts, contexts, strict=True)]
-            first: dict[Any, int] = {}
-            for i, k in enumerate(keys):
-                first.setdefault(k, i)
-            new = [k for k in first if k not in store]
-            if new:
-                sub = [texts[first[k]] for k in new]
-                got = fn(sub) if contexts is None else fn(sub, [contexts[first[k]] for k in new])
-                store.update(zip(new, list(got), strict=True))
-            rows = [store[k] for k in keys]
-            return np.stack(rows) if stack else rows
-
-        return wrapped
-
-    def wrap_one(self, fn: Callable[[str], Any]) -> Callable[[str], Any]:
-        """``fn(text)`` memoized per text."""
-        store: dict[str, Any] = {}
-        self._stores.append(store)
-
-        def wrapped(text: str) -> Any:
-            if not self.enabled:
-                return fn(text)
-            if text not in store:
-                store[text] = fn(text)
-            return store[text]
-
-        return wrapped
-
-    def install(self, det: RiskDetector) -> None:
-        """Memoize ``det``'s settings-independent scoring (its semantic layer and fine-tuned
-        classifier are shared by every detector of the grid, so wrap each object once)."""
-        import sweetiechat.quality.risk as risk_module
-
-        for obj, name, stack in (
-            (det.semantic, "score_many", False),
-            (det.finetuned, "probabilities", True),
-        ):
-            if obj is not None and not getattr(obj, f"_memo_{name}", False):
-                setattr(obj, name, self.wrap_many(getattr(obj, name), stack))
-                setattr(obj, f"_memo_{name}", True)
-        det._head_scores = self.wrap_many(det._head_scores)  # type: ignore[method-assign]
-        for name in ("match_patterns", "looks_english"):
-            fn = getattr(risk_module, name, None)
-            if fn is not None and not getattr(fn, "_memo", False):
-                wrapped = self.wrap_one(fn)
-                wrapped._memo = True  # type: ignore[attr-defined]
-                setattr(risk_module, name, wrapped)
-
-
-def choose(points: Sequence[tuple[Any, dict]], max_flag_rate: float) -> tuple[Any, dict, str]:
-    """The grid point the round-12 rule picks: ``points`` holds (settings, metrics) pairs.
-
-    The highest blind-pool recall with blind-pool precision >= 0.90 and at most
-    ``max_flag_rate`` of ESConv ``valid`` turns flagged, ties to the lower flag rate (then the
-    higher precision). Precision and recall are compared unrounded (from ``TP``, ``FP`` and
-    ``FN`` when the metrics have them): 367 of 408 is 0.8995, not 0.90. If none qualifies:
-    the highest blind-pool precision among the points
-    with blind-pool recall >= 0.90 within the flag limit (ties to the lower flag rate). If
-    none of those either: the highest blind-pool recall within the flag limit. Returns the
-    settings, their metrics and which branch chose them.
-    """
-
-    def within(m: dict) -> bool:
-        return bool(m["valid_flag_rate"] <= max_flag_rate)
-
-    def precision(m: dict) -> float:  # unrounded: 367 / 408 = 0.8995 is not >= 0.90
-        b = m["blind_pool"]
-        if "TP" not in b:
-            return float(b["P"])
-        return b["TP"] / (b["TP"] + b["FP"]) if b["TP"] + b["FP"] else 1.0
-
-    def recall(m: dict) -> float:
-        b = m["blind_pool"]
-        if "TP" not in b:
-            return float(b["R"])
-        return b["TP"] / (b["TP"] + b["FN"]) if b["TP"] + b["FN"] else 1.0
-
-    ok = [(s, m) for s, m in points if within(m) and precision(m) >= 0.90]
-    if ok:
-        s, m = max(
-            ok,
-            key=lambda p: (recall(p[1]), -p[1]["valid_flag_rate"], precision(p[1])),
-        )
-        return s, m, "blind-pool precision >= 0.90: highest blind-pool recall"
-    near = [(s, m) for s, m in points if within(m) and recall(m) >= 0.90]
-    if near:
-        s, m = max(
-            near,
-            key=lambda p: (precision(p[1]), -p[1]["valid_flag_rate"], recall(p[1])),
-        )
-        return s, m, "no point qualifies: highest blind-pool precision at recall >= 0.90"
-    rest = [(s, m) for s, m in points if within(m)] or list(points)
-    s, m = max(rest, key=lambda p: (recall(p[1]), -p[1]["valid_flag_rate"]))
-    return s, m, "no point qualifies, none at recall >= 0.90: highest blind-pool recall"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=3)
@@ -436,7 +261,7 @@ def main() -> None:
     dev = dev_rows()
     valid = esconv_turns("valid", args.valid_dialogues, args.seed)
     base = RiskDetector(semantic=layer, finetuned=False)
-    print(f"without the fine-tuned layer: {evaluate(base, dev, valid)}", flush=True)
+    print(f"without the fine-tuned layer: {evaluate(base, dev, valid, BLIND_POOL)}", flush=True)
 
     def on_epoch(epoch: int, clf: FinetunedClassifier) -> None:
         alone = RiskDetector(semantic=layer, head=False, finetuned=clf)
@@ -499,7 +324,7 @@ def main() -> None:
                     if veto is not None and veto > th:
                         continue
                     clf.threshold, clf.veto, clf.support = th, veto, support
-                    m = evaluate(detectors[head], dev, valid)
+                    m = evaluate(detectors[head], dev, valid, BLIND_POOL)
                     points.append(((head, support, veto, th), m))
                     print(
                         f"head={head} support={support} veto={veto} threshold={th}: {m}", flush=True
