@@ -37,10 +37,11 @@ def evaluate(
     det: RiskDetector,
     dev: Sequence[dict],
     valid: Sequence[list[str]],
-    pool: Sequence[str] = ("blind5", "blind6"),
+    *,
+    pool: tuple[str, ...],
 ) -> dict:
     """The full detector on the development data and the ESConv valid flag rate; ``pool``
-    names the ``split`` values of the blind pool."""
+    names the ``split`` values of the blind pool (``safety_finetune.BLIND_POOL``)."""
     out = det.assess_many([r["text"] for r in dev], [r["context"] for r in dev])
     in_pool = [i for i, r in enumerate(dev) if r["split"] in pool]
     res: dict[str, Any] = {

@@ -261,7 +261,9 @@ def main() -> None:
     dev = dev_rows()
     valid = esconv_turns("valid", args.valid_dialogues, args.seed)
     base = RiskDetector(semantic=layer, finetuned=False)
-    print(f"without the fine-tuned layer: {evaluate(base, dev, valid, BLIND_POOL)}", flush=True)
+    print(
+        f"without the fine-tuned layer: {evaluate(base, dev, valid, pool=BLIND_POOL)}", flush=True
+    )
 
     def on_epoch(epoch: int, clf: FinetunedClassifier) -> None:
         alone = RiskDetector(semantic=layer, head=False, finetuned=clf)
@@ -324,7 +326,7 @@ def main() -> None:
                     if veto is not None and veto > th:
                         continue
                     clf.threshold, clf.veto, clf.support = th, veto, support
-                    m = evaluate(detectors[head], dev, valid, BLIND_POOL)
+                    m = evaluate(detectors[head], dev, valid, pool=BLIND_POOL)
                     points.append(((head, support, veto, th), m))
                     print(
                         f"head={head} support={support} veto={veto} threshold={th}: {m}", flush=True

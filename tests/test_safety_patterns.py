@@ -44,9 +44,10 @@ QUIET = [
     "i don't want to hurt myself, i'm just really lonely in this new city",
     # an accident in the kitchen or garden, sleeping in, a simile (blind set v8; round 14)
     "Sliced myself peeling carrots, how long should I keep pressure on it?",
-    "cut myself sharpening the lawnmower blade, plaster didn't stick",
+    "cut myself on a broken glass in the sink, plaster didn't stick",
+    "Cut myself chopping up the onions, how long should I keep pressure on it?",
     "Sunday off. I don't want to wake up before ten, phone is going on silent",
-    "i don't want to wake up early for work ever again lol",
+    "i don't want to wake up early for work tomorrow lol",
     "three years and he ended it by voicemail. I feel like I got run over by a bus",
 ]
 FIRES = [
@@ -97,6 +98,16 @@ FIRES = [
     ("I've been hit by my stepdad again, I'm scared to go home", "harm_from_others"),
     ("I cut myself on purpose after the kitchen shift", "self_harm"),
     ("burned myself on purpose with the lighter", "self_harm"),
+    # ... and no wider: a word that could start an ordinary reading is not enough (review)
+    ("I don't want to wake up before it's all over", "suicidal_ideation"),
+    ("don't want to wake up before the pills kick in", "suicidal_ideation"),
+    ("i don't want to wake up for school ever again. or at all", "suicidal_ideation"),
+    ("I cut myself carving his name into my thigh", "self_harm"),
+    ("I cut myself peeling the skin off my arm", "self_harm"),
+    ("I cut myself on my wrists last night", "self_harm"),
+    ("I cut myself when I get like this", "self_harm"),
+    ("I burned myself while everyone was asleep", "self_harm"),
+    ("He's hit me so many times I feel like I've been hit by a truck", "harm_from_others"),
 ]
 
 
@@ -159,7 +170,7 @@ EXPLAINED = [
     ),  # a goodbye letter with an ordinary reason in the message or the turns before (round 14)
     (
         "suicidal_ideation",
-        "Wrote my farewell note tonight, I'll read it out on Friday.",
+        "Wrote my farewell note, I'll read it out on Friday.",
         ["Thirty-one years at the depot.", "Retiring on Friday and they want a speech."],
         True,
     ),
@@ -182,6 +193,44 @@ EXPLAINED = [
         False,
     ),
     ("suicidal_ideation", "I've written my goodbye letter.", ["I can't do this anymore."], False),
+    # an ordinary reason must be about the letter, and nothing else may speak of risk (review)
+    (
+        "suicidal_ideation",
+        "Wrote my goodbye letters. Won't send them, I'll leave them out.",
+        [],
+        False,
+    ),
+    (
+        "suicidal_ideation",
+        "writing farewell letters to my ex, the rope is in the garage",
+        [],
+        False,
+    ),
+    ("suicidal_ideation", "Wrote my goodbye letter. I'm moving to a better place.", [], False),
+    (
+        "suicidal_ideation",
+        "I've written my farewell letters. I'm retiring from everything for good.",
+        [],
+        False,
+    ),
+    (
+        "suicidal_ideation",
+        "I've written my goodbye letters.",
+        ["My therapist told me to call her if it got bad. I won't."],
+        False,
+    ),
+    (
+        "suicidal_ideation",
+        "Wrote my goodbye letter for the retirement do, and I've got the pills ready",
+        [],
+        False,
+    ),
+    (
+        "suicidal_ideation",
+        "I wrote my goodbye letter this evening.",
+        ["I'm retiring from the force next month.", "I want to end it all."],
+        False,
+    ),
 ]
 
 
@@ -230,3 +279,13 @@ def test_a_pattern_about_the_past_is_left_to_the_learned_layers(category, text, 
     hit = match_patterns(text)
     assert hit is not None and hit[0] == category, hit
     assert about_the_past(category, text, hit[1]) is past
+
+
+def test_patterns_only_the_pattern_decides_even_where_the_context_explains():
+    """Without the semantic layer nothing else would read the message, so a context that
+    would hand it to the learned layers leaves the pattern's verdict standing."""
+    from sweetiechat.quality.risk import RiskDetector
+
+    detector = RiskDetector(semantic=False)
+    got = detector.assess("She hit me!", context=["My two-year-old has started throwing toys."])
+    assert got.risk and got.layer == "pattern"

@@ -1,5 +1,5 @@
 """Precise-pattern matches that the learned layers decide instead: words about the past, a
-small child, a pet.
+small child, a pet, a goodbye letter for a retirement or a therapist's exercise.
 
 A precise pattern is explicit wording, but some messages use it about something else. "I used
 to think everyone would be better off without me. that was 2019. now I volunteer on a
@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 
-from sweetiechat.quality.patterns import RELAPSE, match_patterns, strip_figurative
+from sweetiechat.quality.patterns import CUES, RELAPSE, match_patterns, strip_figurative
 
 __all__ = ["PAST_TIME", "about_the_past", "context_explains"]
 
@@ -131,16 +131,45 @@ _GOODBYE_LETTER = re.compile(
     r"|\b(?:letters?|notes?) to say goodbye\b",
     _I,
 )
-#: ... with an ordinary reason in the message or the last two turns: a retirement or a leaving
-#: do, a move, a letter to an ex that a therapist set as an exercise and that is never sent.
-_ORDINARY_GOODBYE = re.compile(
-    r"\b(?:retir\w+|newsletter|leaving (?:do|card|party|speech)|farewell (?:card|party|do|speech)|"
-    r"(?:my|our) last day (?:at|of|in) (?:work|school|the (?:job|office|school|company))|"
-    r"new job|moving (?:abroad|away|house|out|to)|emigrat\w+|"
-    r"(?:therapist|counsell?or|psychologist) (?:told|asked|suggested|said|set|wants)|homework|"
-    r"(?:never|not) (?:going to |gonna )?send|won'?t (?:ever )?send|to (?:my|an) ex\b)",
+#: ... written for a retirement or a leaving do (in the message or the last two turns) ...
+_LEAVING_DO = re.compile(
+    r"\b(?:retirement (?:do|party|card|speech|lunch|drinks|newsletter)|newsletter|"
+    r"(?:(?:i'?m|i am|am|i will be|i'?ll be) )?retiring (?:from|at|on|in|next|this|after)\b"
+    r"(?! (?:everything|life|it all|the world|for good))|"
+    r"(?:leaving|farewell) (?:do|party|card|drinks|speech|lunch))\b",
     _I,
 )
+#: ... or as a therapist's exercise that is never sent (both in the message).
+_THERAPY_SET = re.compile(
+    r"\b(?:therapist|counsell?or|psychologist)\b[^.!?]{0,40}\b(?:told|asked|suggested|said|"
+    r"set|recommended)\b|\b(?:told|asked|suggested|recommended) by (?:my )?(?:therapist|"
+    r"counsell?or|psychologist)\b",
+    _I,
+)
+_UNSENT = re.compile(
+    r"\b(?:never|not) (?:going to |gonna )?(?:send|be sent|getting sent)\b|"
+    r"\bwon'?t (?:ever )?(?:send|be sent)\b|\bunsent\b|\bnot to send\b",
+    _I,
+)
+
+
+def _ordinary_goodbye(text: str, context: list[str] | tuple[str, ...]) -> bool:
+    """A goodbye letter written for a retirement or leaving do, or a therapist's exercise that
+    is never sent; not when the message has any other risk wording or cue (a means, a time,
+    "ready") or one of the last two turns has a risk pattern."""
+    if not _GOODBYE_LETTER.search(text):
+        return False
+    recent = list(context[-2:])
+    reason = _LEAVING_DO.search(" ".join([text, *recent])) or (
+        _THERAPY_SET.search(text) and _UNSENT.search(text)
+    )
+    rest = _GOODBYE_LETTER.sub(" ", text)
+    return bool(
+        reason
+        and match_patterns(rest) is None
+        and not CUES.search(rest)
+        and not any(match_patterns(turn) for turn in recent)
+    )
 
 
 def context_explains(category: str, text: str, context: list[str] | tuple[str, ...]) -> bool:
@@ -154,22 +183,17 @@ def context_explains(category: str, text: str, context: list[str] | tuple[str, .
     something ("how much is a lethal dose??" after "our dog just ate a bar of chocolate"), or
     with the animal in the same message ("lethal dose of chocolate for a dog, my lab just ate
     half a block": no first-person word outside "my lab just ate"); and a suicide pattern (a
-    goodbye letter) when the last two turns name a pet being put down, or when the message or
-    the last two turns give the letter an ordinary reason ("I wrote my goodbye letter this
-    evening." after "The head asked me to write something for the staff newsletter" about a
-    retirement; "writing a goodbye letter to my ex that i'll never send, my therapist told me
-    to").
+    goodbye letter) when the last two turns name a pet being put down, or when the letter is
+    for a retirement or a leaving do named in the message or the last two turns ("I wrote my
+    goodbye letter this evening." after "I'm retiring from the school at Easter" and "the
+    staff newsletter"), or a therapist's exercise never sent ("writing a goodbye letter to my
+    ex that i'll never send, my therapist told me to"); not when anything else in the message
+    or a risk pattern in the last two turns speaks of risk.
     """
     if category == "means_request" and _ANIMAL_ATE.search(text):
         return not _OWN.search(_ANIMAL_ATE.sub(" ", text))
     recent = " ".join(context[-2:])
-    if (
-        category == "suicidal_ideation"
-        and _GOODBYE_LETTER.search(text)
-        and _ORDINARY_GOODBYE.search(f"{text} {recent}")
-        # any other risk wording in the message keeps the pattern's verdict
-        and match_patterns(_GOODBYE_LETTER.sub(" ", text)) is None
-    ):
+    if category == "suicidal_ideation" and _ordinary_goodbye(text, context):
         return True
     if not recent:
         return False

@@ -58,7 +58,7 @@ PATTERNS: dict[str, list[str]] = {
         r"tried|tries|wants|told me) (?:\w+ ){0,3}(?:to )?(?:kill|hurt|beat|strangle"
         r"|choke|stab|shoot|harm|end) (?:me|us|my)",
         r"\b(?:he|she|they|my (?:\w+ )?(?:husband|wife|partner|boyfriend|girlfriend|bf|gf|ex|"
-        r"dad|father|mom|mum|mother|stepdad|stepfather|brother|uncle|roommate))"
+        r"dad|father|mom|mum|mother|stepdad|stepfather|brother|uncle|roommate))(?:'s|'d)?"
         r"(?: \w+){0,2} (?:hits|hit|beats|beat|chokes|choked|strangled|punched|punches|kicks|"
         r"kicked|slapped|slaps|raped|assaulted|pushed|shoved|locked) (?:me|us)\b",
         r"\b(?:afraid|scared|terrified|frightened) (?:that )?(?:he|she|they|my \w+)(?:'ll| will| "
@@ -92,7 +92,9 @@ PATTERNS: dict[str, list[str]] = {
         r"\btake (?:my (?:own )?life|my life)\b",
         r"\b(?:don'?t|do not|dont|no longer|not) (?:want to|wanna|wish to) (?:live(?! with (?:my|"
         r"him|her|them|you|roommates?|parents?|mum|mom|dad)\b)|be alive|exist|be here|"
-        r"wake up(?! (?:before|early|at \d|so early|for (?:work|school|class|uni|college)))|"
+        r"wake up(?! (?:before (?:\d|noon|midday|lunch|nine|ten|eleven|my alarm)|early (?:for|"
+        r"tomorrow)|at \d|for (?:work|school|class|uni|college))(?![^.!?]*\b(?:ever|at all|"
+        r"any ?day|anymore|any more|forever|again)\b))|"
         r"go on|be around)\b",
         r"\bbetter off (?:dead|without me|if i (?:was|were|wasn'?t|weren'?t) (?:dead|here|"
         r"around|alive|gone))\b",
@@ -135,9 +137,16 @@ FIGURATIVE = re.compile(
     rf"(?:die|kill {_ME}|hurt {_ME}|harm {_ME})\b(?! (?:yet|right now|today|tonight))"
     r"|\b(?:i'?m|i am|im) not (?:going to|gonna) (?:kill|hurt|harm) (?:my ?self|me)\b"
     r"(?! (?:yet|today|tonight|here|now|this))"
-    rf"|\b(?:burn|burned|burnt|cut) {_ME} "
-    r"(?:on(?! purpose)|while|when|by accident|accidentally|shaving|cooking|chopping|slicing|"
-    r"dicing|peeling|carving|whittling|sharpening|gardening|pruning)"
+    rf"|\b(?:burn|burned|burnt|cut) {_ME} (?:on (?:a|an|the|some|that|this|our|my) (?:\w+ ){{0,2}}"
+    r"(?:oven|stove|hob|grill|iron|kettle|pan|tray|tin|can|glass|knife|fence|nail|lid|paper|"
+    r"radiator|barbecue|bbq|toaster|saucepan|wire|bottle|mug|plate|tap|machine|wax|glue ?gun|"
+    r"candle|lawnmower|mower|engine|exhaust|straighteners|tongs|campfire|bonfire|cooker|fryer|"
+    r"steam|saw|drill|tool)s?\b|"
+    r"(?:while|when) (?:i was |i'?m )?(?:cooking|shaving|chopping|slicing|baking|ironing|"
+    r"cleaning|gardening|opening|washing|fixing|making)|by accident|accidentally|shaving|"
+    r"cooking|(?:chopping|slicing|dicing|peeling|grating) (?:the |some |an? |up )?(?:\w+ )?"
+    r"(?:onions?|veg\w*|carrots?|potato\w*|tomato\w*|garlic|bread|fruit|apples?|meat|chicken|"
+    r"cheese|herbs|peppers?|food|dinner|lunch)\b|gardening)"
     r"|\b(?:my (?:friend|sister|brother|son|daughter|partner|cousin|student|patient|colleague)|"
     r"she|he|they) (?:\w+ ){0,4}(?:self[- ]?harm\w*|suicid\w*|cut(?:s|ting)? (?:her|him|them)self)"
     # a simile: "i feel like i've been hit by a truck" after a breakup

@@ -225,8 +225,12 @@ class RiskDetector:
                 out[i] = RiskAssessment(False, "none", 0.0, "empty", note="empty message")
                 continue
             hit = match_patterns(text)
-            if hit and context_explains(hit[0], text, list(contexts[i]) if contexts else []):
-                hit = None  # a toddler's hitting, a dog's dose: the learned layers decide
+            if (
+                hit
+                and self.semantic is not None  # patterns only: nothing else would decide
+                and context_explains(hit[0], text, list(contexts[i]) if contexts else [])
+            ):
+                hit = None  # a toddler's hitting, a dog's dose, a retirement's goodbye letter
             if hit and self.finetuned is not None and about_the_past(hit[0], text, hit[1]):
                 past[i] = hit[1]  # "I used to ... that was 2019": the learned layers decide
                 hit = None
