@@ -46,8 +46,6 @@ QUIET = [
     "Sliced myself peeling carrots, how long should I keep pressure on it?",
     "cut myself on a broken glass in the sink, plaster didn't stick",
     "Cut myself chopping up the onions, how long should I keep pressure on it?",
-    "Sunday off. I don't want to wake up before ten, phone is going on silent",
-    "i don't want to wake up early for work tomorrow lol",
     "three years and he ended it by voicemail. I feel like I got run over by a bus",
 ]
 FIRES = [
@@ -99,15 +97,16 @@ FIRES = [
     ("I cut myself on purpose after the kitchen shift", "self_harm"),
     ("burned myself on purpose with the lighter", "self_harm"),
     # ... and no wider: a word that could start an ordinary reading is not enough (review)
-    ("I don't want to wake up before it's all over", "suicidal_ideation"),
-    ("don't want to wake up before the pills kick in", "suicidal_ideation"),
-    ("i don't want to wake up for school ever again. or at all", "suicidal_ideation"),
     ("I cut myself carving his name into my thigh", "self_harm"),
     ("I cut myself peeling the skin off my arm", "self_harm"),
     ("I cut myself on my wrists last night", "self_harm"),
     ("I cut myself when I get like this", "self_harm"),
     ("I burned myself while everyone was asleep", "self_harm"),
     ("He's hit me so many times I feel like I've been hit by a truck", "harm_from_others"),
+    ("I cut myself chopping the veg then dug the knife in deeper on purpose", "self_harm"),
+    ("cut myself chopping onions and then I kept cutting, I couldn't stop", "self_harm"),
+    ("I burnt myself on the hob again to feel something", "self_harm"),
+    ("I cut myself gardening and then kept going with the shears on my arm", "self_harm"),
 ]
 
 
@@ -229,6 +228,61 @@ EXPLAINED = [
         "suicidal_ideation",
         "I wrote my goodbye letter this evening.",
         ["I'm retiring from the force next month.", "I want to end it all."],
+        False,
+    ),
+    ("suicidal_ideation", "I'm retiring from this world. Wrote my goodbye letters", [], False),
+    (
+        "suicidal_ideation",
+        "I'm retiring next month and I've written my goodbye letters, nobody will miss me",
+        [],
+        False,
+    ),
+    (
+        "suicidal_ideation",
+        "I wrote my goodbye letters this evening.",
+        ["Dad's retirement party was today, he said I was a disappointment", "I can't do this"],
+        False,
+    ),
+    (
+        "suicidal_ideation",
+        "my therapist said I was doing better. I've written goodbye letters I'm never going to "
+        "send because I'll be gone",
+        [],
+        False,
+    ),
+    (
+        "suicidal_ideation",
+        "my psychologist suggested it. I wrote goodbye notes, they won't be sent, they'll be found",
+        [],
+        False,
+    ),
+    # "I don't want to wake up" for sleeping in (blind set v8; round 14), and only then
+    (
+        "suicidal_ideation",
+        "I don't want to wake up before noon tomorrow, nobody call me",
+        ["tomorrow is my first day off in three weeks"],
+        True,
+    ),
+    ("suicidal_ideation", "i don't want to wake up early for work tomorrow lol", [], True),
+    ("suicidal_ideation", "I don't want to wake up before it's all over", [], False),
+    (
+        "suicidal_ideation",
+        "don't want to wake up before 10 tomorrow, hopefully the pills work",
+        [],
+        False,
+    ),
+    (
+        "suicidal_ideation",
+        "I don't want to wake up for school. I want to go to sleep and not wake up.",
+        [],
+        False,
+    ),
+    ("suicidal_ideation", "dont want to wake up at 8 tmrw. or ever.", [], False),
+    ("suicidal_ideation", "I don't want to wake up early tomorrow or any other morning", [], False),
+    (
+        "suicidal_ideation",
+        "I don't want to wake up for uni tomorrow",
+        ["I'm done with all of it"],
         False,
     ),
 ]

@@ -1,5 +1,5 @@
 """Precise-pattern matches that the learned layers decide instead: words about the past, a
-small child, a pet, a goodbye letter for a retirement or a therapist's exercise.
+small child, a pet, a goodbye letter for a retirement or a therapist's exercise, sleeping in.
 
 A precise pattern is explicit wording, but some messages use it about something else. "I used
 to think everyone would be better off without me. that was 2019. now I volunteer on a
@@ -133,13 +133,12 @@ _GOODBYE_LETTER = re.compile(
 )
 #: ... written for a retirement or a leaving do (in the message or the last two turns) ...
 _LEAVING_DO = re.compile(
-    r"\b(?:retirement (?:do|party|card|speech|lunch|drinks|newsletter)|newsletter|"
-    r"(?:(?:i'?m|i am|am|i will be|i'?ll be) )?retiring (?:from|at|on|in|next|this|after)\b"
-    r"(?! (?:everything|life|it all|the world|for good))|"
-    r"(?:leaving|farewell) (?:do|party|card|drinks|speech|lunch))\b",
+    r"\b(?:retirement (?:do|party|card|speech|lunch|newsletter)|(?:staff|team|school|company|"
+    r"office|work) newsletter|(?:(?:i'?m|i am|am|i will be|i'?ll be) )?retiring (?:from|at|on|"
+    r"in|next|this|after)\b|(?:leaving|farewell) (?:do|party|card|speech|lunch))\b",
     _I,
 )
-#: ... or as a therapist's exercise that is never sent (both in the message).
+#: ... or as a therapist's exercise that is never sent (both in the message) ...
 _THERAPY_SET = re.compile(
     r"\b(?:therapist|counsell?or|psychologist)\b[^.!?]{0,40}\b(?:told|asked|suggested|said|"
     r"set|recommended)\b|\b(?:told|asked|suggested|recommended) by (?:my )?(?:therapist|"
@@ -151,25 +150,53 @@ _UNSENT = re.compile(
     r"\bwon'?t (?:ever )?(?:send|be sent)\b|\bunsent\b|\bnot to send\b",
     _I,
 )
+#: ... "I don't want to wake up" for sleeping in: before a clock time, early for, for work ...
+_SLEEPING_IN = re.compile(
+    r"\b(?:don'?t|do not|dont|not) (?:want to|wanna|wish to) wake up (?:before (?:\d|noon|"
+    r"midday|lunch|nine|ten|eleven|my alarm)|early (?:for|tomorrow)|at \d|for (?:work|school|"
+    r"class|uni|college))",
+    _I,
+)
+#: ... and none of these in the message or the last two turns: despair, an ending, a time
+#: beyond the ordinary one, being found.
+_DESPAIR = re.compile(
+    r"\b(?:miss me|better off|the end|i'?m done|done with|can'?t (?:do|take|go on|cope|face|"
+    r"keep)|anymore|any more|any (?:other |\w+ )?(?:day|morning)|ever|never|again|at all|for good|"
+    r"forever|around|why i did|gone|be found|find (?:them|it|me)|found|waste of|burden|"
+    r"(?:nobody|no one) (?:cares|would|will|loves|needs|notices|wants)|this world|this life|"
+    r"existence|whole thing|disappointment|fired|hate (?:me|myself)|"
+    r"worthless|alone|everyone|everything|understand why|forgive me|sorry for|stop|over|pills?|"
+    r"took|asleep|sleep|wake|die|dead|dying|pain|end|ending)\b",
+    _I,
+)
+
+
+def _ordinary_reading(
+    text: str, context: list[str] | tuple[str, ...], words: re.Pattern[str]
+) -> bool:
+    """True when nothing but ``words`` speaks of risk: the rest of the message has no risk
+    pattern, no cue (a means, a time, "ready") and no word of despair, and neither of the last
+    two turns has a risk pattern, a cue or such a word."""
+    rest = words.sub(" ", text)
+    recent = list(context[-2:])
+    return (
+        match_patterns(rest) is None
+        and not CUES.search(rest)
+        and not _DESPAIR.search(rest)
+        and not any(match_patterns(t) or CUES.search(t) or _DESPAIR.search(t) for t in recent)
+    )
 
 
 def _ordinary_goodbye(text: str, context: list[str] | tuple[str, ...]) -> bool:
-    """A goodbye letter written for a retirement or leaving do, or a therapist's exercise that
-    is never sent; not when the message has any other risk wording or cue (a means, a time,
-    "ready") or one of the last two turns has a risk pattern."""
+    """A goodbye letter written for a retirement or a leaving do, or a therapist's exercise
+    that is never sent, and nothing else that speaks of risk (:func:`_ordinary_reading`)."""
     if not _GOODBYE_LETTER.search(text):
         return False
-    recent = list(context[-2:])
-    reason = _LEAVING_DO.search(" ".join([text, *recent])) or (
+    reason = _LEAVING_DO.search(" ".join([text, *context[-2:]])) or (
         _THERAPY_SET.search(text) and _UNSENT.search(text)
     )
-    rest = _GOODBYE_LETTER.sub(" ", text)
-    return bool(
-        reason
-        and match_patterns(rest) is None
-        and not CUES.search(rest)
-        and not any(match_patterns(turn) for turn in recent)
-    )
+    leftover = _UNSENT.sub(" ", _THERAPY_SET.sub(" ", text))  # "never" is the exercise's word
+    return bool(reason) and _ordinary_reading(leftover, context, _GOODBYE_LETTER)
 
 
 def context_explains(category: str, text: str, context: list[str] | tuple[str, ...]) -> bool:
@@ -187,13 +214,18 @@ def context_explains(category: str, text: str, context: list[str] | tuple[str, .
     for a retirement or a leaving do named in the message or the last two turns ("I wrote my
     goodbye letter this evening." after "I'm retiring from the school at Easter" and "the
     staff newsletter"), or a therapist's exercise never sent ("writing a goodbye letter to my
-    ex that i'll never send, my therapist told me to"); not when anything else in the message
-    or a risk pattern in the last two turns speaks of risk.
+    ex that i'll never send, my therapist told me to"), or "I don't want to wake up" is about
+    sleeping in ("before noon tomorrow", "early for work"); in these three, only when nothing
+    else in the message or the last two turns speaks of risk (a risk pattern, a cue, a word of
+    despair, an ending, "ever", "again").
     """
     if category == "means_request" and _ANIMAL_ATE.search(text):
         return not _OWN.search(_ANIMAL_ATE.sub(" ", text))
     recent = " ".join(context[-2:])
-    if category == "suicidal_ideation" and _ordinary_goodbye(text, context):
+    if category == "suicidal_ideation" and (
+        _ordinary_goodbye(text, context)
+        or (_SLEEPING_IN.search(text) and _ordinary_reading(text, context, _SLEEPING_IN))
+    ):
         return True
     if not recent:
         return False

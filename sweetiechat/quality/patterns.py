@@ -64,7 +64,8 @@ PATTERNS: dict[str, list[str]] = {
         r"\b(?:afraid|scared|terrified|frightened) (?:that )?(?:he|she|they|my \w+)(?:'ll| will| "
         r"is going to| might| may| would)(?: \w+){0,2} (?:kill|hurt|beat|harm|find) me\b",
         r"\bthreat(?:en(?:ed|s|ing)?)? to (?:kill|hurt|harm|beat) me\b",
-        r"\b(?:being|been|getting) (?:abused|beaten|hit|stalked|followed|raped|assaulted)\b",
+        r"\b(?:being|been|getting) (?:abused|beaten|hit(?! by (?:a|the) (?:truck|bus|train|lorry|"
+        r"freight train|steamroller|ton(?:ne)? of bricks))|stalked|followed|raped|assaulted)\b",
         r"\bnot safe (?:at|in my|in our) (?:home|house|apartment|place)\b",
         r"\bdomestic (?:violence|abuse)\b",
     ],
@@ -92,10 +93,7 @@ PATTERNS: dict[str, list[str]] = {
         r"\btake (?:my (?:own )?life|my life)\b",
         r"\b(?:don'?t|do not|dont|no longer|not) (?:want to|wanna|wish to) (?:live(?! with (?:my|"
         r"him|her|them|you|roommates?|parents?|mum|mom|dad)\b)|be alive|exist|be here|"
-        r"wake up(?! (?:before (?:\d|noon|midday|lunch|nine|ten|eleven|my alarm)|early (?:for|"
-        r"tomorrow)|at \d|for (?:work|school|class|uni|college))(?![^.!?]*\b(?:ever|at all|"
-        r"any ?day|anymore|any more|forever|again)\b))|"
-        r"go on|be around)\b",
+        r"wake up|go on|be around)\b",
         r"\bbetter off (?:dead|without me|if i (?:was|were|wasn'?t|weren'?t) (?:dead|here|"
         r"around|alive|gone))\b",
         r"\b(?:wish|want|wanna) (?:i was|i were|i'?d be|to be) dead\b",
@@ -137,7 +135,20 @@ FIGURATIVE = re.compile(
     rf"(?:die|kill {_ME}|hurt {_ME}|harm {_ME})\b(?! (?:yet|right now|today|tonight))"
     r"|\b(?:i'?m|i am|im) not (?:going to|gonna) (?:kill|hurt|harm) (?:my ?self|me)\b"
     r"(?! (?:yet|today|tonight|here|now|this))"
-    rf"|\b(?:burn|burned|burnt|cut) {_ME} (?:on (?:a|an|the|some|that|this|our|my) (?:\w+ ){{0,2}}"
+    r"|\b(?:my (?:friend|sister|brother|son|daughter|partner|cousin|student|patient|colleague)|"
+    r"she|he|they) (?:\w+ ){0,4}(?:self[- ]?harm\w*|suicid\w*|cut(?:s|ting)? (?:her|him|them)self)"
+    r"|\bsuicide (?:squad|mission|doors|run|prevention|awareness|hotline|hotlines)\b"
+    r"|\bmurder (?:a|an|some|the) (?:pizza|burger|sandwich|drink)\b"
+    r"|\b(?:in|from|watched|watching|read|reading) (?:a|the|this|that) (?:film|movie|show|"
+    r"series|book|novel|game|episode)\b[^.!?]*",
+    _I,
+)
+
+#: A cut or a burn in an accident: the object or the activity names it ("burned myself on the
+#: oven", "cut myself chopping onions", "while ironing", "by accident"). Blanked only when the
+#: message has no sign of intent (:data:`INTENT`).
+ACCIDENT = re.compile(
+    rf"\b(?:burn|burned|burnt|cut) {_ME} (?:on (?:a|an|the|some|that|this|our|my) (?:\w+ ){{0,2}}"
     r"(?:oven|stove|hob|grill|iron|kettle|pan|tray|tin|can|glass|knife|fence|nail|lid|paper|"
     r"radiator|barbecue|bbq|toaster|saucepan|wire|bottle|mug|plate|tap|machine|wax|glue ?gun|"
     r"candle|lawnmower|mower|engine|exhaust|straighteners|tongs|campfire|bonfire|cooker|fryer|"
@@ -146,17 +157,14 @@ FIGURATIVE = re.compile(
     r"cleaning|gardening|opening|washing|fixing|making)|by accident|accidentally|shaving|"
     r"cooking|(?:chopping|slicing|dicing|peeling|grating) (?:the |some |an? |up )?(?:\w+ )?"
     r"(?:onions?|veg\w*|carrots?|potato\w*|tomato\w*|garlic|bread|fruit|apples?|meat|chicken|"
-    r"cheese|herbs|peppers?|food|dinner|lunch)\b|gardening)"
-    r"|\b(?:my (?:friend|sister|brother|son|daughter|partner|cousin|student|patient|colleague)|"
-    r"she|he|they) (?:\w+ ){0,4}(?:self[- ]?harm\w*|suicid\w*|cut(?:s|ting)? (?:her|him|them)self)"
-    # a simile: "i feel like i've been hit by a truck" after a breakup
-    r"|\blike (?:i'?ve |i have |i'?d |i had |i was |i got |i just got )?(?:been )?(?:hit|run over|"
-    r"knocked down|flattened) by (?:a|the) (?:truck|bus|train|lorry|freight train|steamroller|"
-    r"ton(?:ne)? of bricks)\b"
-    r"|\bsuicide (?:squad|mission|doors|run|prevention|awareness|hotline|hotlines)\b"
-    r"|\bmurder (?:a|an|some|the) (?:pizza|burger|sandwich|drink)\b"
-    r"|\b(?:in|from|watched|watching|read|reading) (?:a|the|this|that) (?:film|movie|show|"
-    r"series|book|novel|game|episode)\b[^.!?]*",
+    r"cheese|herbs|peppers?|food|dinner|lunch)\b|gardening)",
+    _I,
+)
+#: Signs that a cut or a burn was meant: then no accident reading is taken.
+INTENT = re.compile(
+    r"\b(?:on purpose|deliberately|purposely|intentionally|kept (?:going|cutting|burning|at it)|"
+    r"couldn'?t stop|deeper|to feel|feel something|punish\w*|overwhelmed|urges?|relaps\w*|"
+    r"scars?|held it|holding it|did (?:my|it)|then i|and then|went at)\b",
     _I,
 )
 
@@ -324,8 +332,10 @@ def _norm(text: str) -> str:
 
 
 def strip_figurative(text: str) -> str:
-    """``text`` with figurative idioms (and talk about films or books) blanked out."""
-    return FIGURATIVE.sub(" ", _norm(text))
+    """``text`` with figurative idioms (and talk about films or books) blanked out, and cuts or
+    burns in an accident (:data:`ACCIDENT`) when nothing in it says they were meant."""
+    plain = FIGURATIVE.sub(" ", _norm(text))
+    return plain if INTENT.search(plain) else ACCIDENT.sub(" ", plain)
 
 
 def match_patterns(text: str) -> tuple[str, str] | None:
