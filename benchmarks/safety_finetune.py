@@ -36,24 +36,26 @@ Training material (never an evaluation set):
 - a share of the written risk messages again, after a random ordinary ESConv context (so that
   an ordinary context does not teach "no risk").
 
-Blind sets v5 and v6 (``crisis_blind5.jsonl``, ``crisis_blind6.jsonl``, each scored once) are
-development data for the settings (``SETTINGS_DEV``), never training data. Training rows closer
-than cosine 0.9 (frozen MiniLM embeddings) to any message of ``crisis_eval.jsonl`` (both
-halves), ``crisis_fresh.jsonl``, blind sets v5 and v6 or the everyday check sentences
-``crisis_everyday_check.jsonl`` (never trained or tuned on) are dropped. Blind set v9 (any
-``crisis_blind9*`` file, scored once at the end) is never read, embedded or trained on by this
+Blind sets v5, v6 and v9 (``crisis_blind5.jsonl``, ``crisis_blind6.jsonl``,
+``crisis_blind9.jsonl``, each scored once; v9 since round 15) are development data for the
+settings (``SETTINGS_DEV``), never training data. Training rows closer than cosine 0.9 (frozen
+MiniLM embeddings) to any message of ``crisis_eval.jsonl`` (both halves),
+``crisis_fresh.jsonl``, blind sets v5, v6 and v9 or the everyday check sentences
+``crisis_everyday_check.jsonl`` (never trained or tuned on) are dropped. Blind set v10 (any
+``crisis_blind10*`` file, scored once at the end) is never read, embedded or trained on by this
 script: ``safety_eval.refuse_unread`` refuses such a name in every list it reads.
 
 The threshold, the veto, the support condition and whether the older logistic head stays on
-are chosen on development data only. The rule (round 12, kept in rounds 13 and 14, :func:`choose`):
-the highest recall on the blind pool (blind sets v5 + v6, messages by six new writers) with
-blind-pool precision >= 0.90 and at most ``--max-flag-rate`` of ESConv ``valid`` seeker turns
-flagged; ties go to the lower flag rate. If no grid point qualifies: the highest blind-pool
-precision among the points with blind-pool recall >= 0.90 and the flag rate within the limit.
-The development half of ``crisis_eval.jsonl`` and ``crisis_fresh.jsonl`` are reported beside,
-not in the rule. The settings-independent scores (the fine-tuned probabilities, the prototypes'
-and the logistic head's scores, the precise patterns) are computed once per input for the whole
-grid (:class:`ScoreMemo`); the chosen point is checked against an uncached detector.
+are chosen on development data only. The rule (round 12, kept since, :func:`choose`): the
+highest recall on the blind pool (blind sets v5 + v6, and v9 since round 15: messages by nine
+new writers) with blind-pool precision >= 0.90 and at most ``--max-flag-rate`` of ESConv
+``valid`` seeker turns flagged; ties go to the lower flag rate. If no grid point qualifies: the
+highest blind-pool precision among the points with blind-pool recall >= 0.90 and the flag rate
+within the limit. The development half of ``crisis_eval.jsonl`` and ``crisis_fresh.jsonl`` are
+reported beside, not in the rule. The settings-independent scores (the fine-tuned
+probabilities, the prototypes' and the logistic head's scores, the precise patterns) are
+computed once per input for the whole grid (:class:`ScoreMemo`); the chosen point is checked
+against an uncached detector.
 
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/safety_finetune.py [--epochs 3] [-o FILE]
 """
@@ -111,7 +113,7 @@ BURNED = (
     "crisis_blind8.jsonl",
 )
 #: Blind sets scored once that choose the settings (development data, never trained on).
-SETTINGS_DEV = ("crisis_blind5.jsonl", "crisis_blind6.jsonl")
+SETTINGS_DEV = ("crisis_blind5.jsonl", "crisis_blind6.jsonl", "crisis_blind9.jsonl")
 #: The ``split`` names of the settings sets' rows: together, the blind pool the rule reads.
 BLIND_POOL = tuple(name.removesuffix(".jsonl").removeprefix("crisis_") for name in SETTINGS_DEV)
 #: Evaluation sets: training rows near one of their messages are dropped.
@@ -194,8 +196,8 @@ def drop_near(rows: list[TrainRow], layer: SemanticLayer) -> tuple[list[TrainRow
 
 def dev_rows() -> list[dict]:
     """The development data, pooled: the development half of crisis_eval, crisis_fresh and
-    the settings sets (``SETTINGS_DEV``: blind sets v5 and v6), each row's ``split`` naming its
-    set (``blind5``, ``blind6``)."""
+    the settings sets (``SETTINGS_DEV``: blind sets v5, v6 and v9), each row's ``split`` naming
+    its set (``blind5``, ``blind6``, ``blind9``)."""
     refuse_unread(SETTINGS_DEV)
     out = []
     for name in ("crisis_eval.jsonl", "crisis_fresh.jsonl"):
