@@ -118,10 +118,24 @@ def test_context_turns_change_the_reading(which, request):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("which", ["semantic_only", "full"])
+@pytest.mark.parametrize(
+    "which",
+    [
+        "semantic_only",
+        pytest.param(
+            "full",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="a false alarm since round 15 (docs/safety.md, 'Round 15', Decision 13): "
+                "its settings keep the logistic head, whose score for the reply (0.42) is over "
+                "the context rule's 0.3; the tenth to the thirteenth run left it alone",
+            ),
+        ),
+    ],
+)
 def test_an_ordinary_reply_after_a_risky_turn_is_not_flagged(which, request):
-    """Without a cue, the context rule leaves it alone, and so does the fine-tuned layer of
-    the tenth run (the eighth read it as risk, 0.73)."""
+    """Without a cue, the context rule leaves it alone, and so did the fine-tuned layer of
+    the tenth to the thirteenth runs (the eighth read it as risk, 0.73)."""
     det = request.getfixturevalue(which)
     assert not det.assess("Thank you, I'll call my sister.", context=["I want to die."]).risk
 
