@@ -175,3 +175,19 @@ def test_a_misspelt_safety_switch_is_a_clear_error(monkeypatch, name):
     detector = risk.default_detector()
     assert detector.semantic is None and detector.finetuned is None
     monkeypatch.setattr(risk, "_DEFAULT", None)
+
+
+@pytest.mark.parametrize("value", ["high", "1.5", "0", "nan", "-0.2"])
+def test_a_bad_safety_threshold_is_a_clear_error(monkeypatch, value):
+    import sweetiechat.quality.risk as risk
+
+    monkeypatch.setattr(risk, "_DEFAULT", None)
+    monkeypatch.setenv("SWEETIECHAT_SAFETY_SEMANTIC", "off")
+    monkeypatch.setenv("SWEETIECHAT_SAFETY_THRESHOLD", value)
+    with pytest.raises(ConfigError, match=r"SWEETIECHAT_SAFETY_THRESHOLD=.*between 0 and 1"):
+        risk.default_detector()
+    monkeypatch.setenv("SWEETIECHAT_SAFETY_THRESHOLD", "0.6")
+    # a valid threshold without the fine-tuned layer (patterns only here) is refused too
+    with pytest.raises(ConfigError, match="the fine-tuned layer is off"):
+        risk.default_detector()
+    monkeypatch.setattr(risk, "_DEFAULT", None)

@@ -560,6 +560,31 @@ def test_the_fine_tuned_layer_is_on_by_default_and_can_be_switched_off(detector,
     monkeypatch.setattr(risk, "_DEFAULT", None)
 
 
+@shipped
+def test_the_shared_detectors_threshold_can_be_set_for_more_recall(detector, monkeypatch):
+    """``SWEETIECHAT_SAFETY_THRESHOLD`` moves the operating point of the shared detector (the
+    one ``generate``, ``clean``, the agents and the chat use): a message the shipped threshold
+    leaves alone is flagged at a lower one, and other detectors keep theirs."""
+    import sweetiechat.quality.risk as risk
+
+    text, context = (
+        "think I'm gonna call it. Been a good run.",
+        ["lost the contract", "nothing left"],
+    )
+    shipped_threshold = detector.finetuned.threshold
+    probability = 1.0 - detector.finetuned.probabilities([text], [context])[0][-1]
+    assert probability < shipped_threshold  # a miss at the shipped settings
+    monkeypatch.setattr(risk, "_DEFAULT", None)
+    monkeypatch.delenv("SWEETIECHAT_SAFETY_FINETUNED", raising=False)
+    monkeypatch.delenv("SWEETIECHAT_SAFETY_SEMANTIC", raising=False)
+    monkeypatch.setenv("SWEETIECHAT_SAFETY_THRESHOLD", f"{probability / 2:.3f}")
+    shared = risk.default_detector()
+    assert shared.finetuned.threshold == pytest.approx(probability / 2, abs=1e-3)
+    assert shared.assess(text, context=context).risk
+    assert detector.finetuned.threshold == shipped_threshold  # its own copy of the layer
+    monkeypatch.setattr(risk, "_DEFAULT", None)
+
+
 # -- the command line --------------------------------------------------------------------------
 
 

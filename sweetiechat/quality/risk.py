@@ -525,14 +525,41 @@ def default_detector() -> RiskDetector:
     load, about 10 s per process): for quick runs and tests that do not measure safety.
     The fine-tuned layer is on (when the package ships it); ``SWEETIECHAT_SAFETY_FINETUNED=off``
     leaves it out (about half the CPU per message, but fewer risk messages found).
+    ``SWEETIECHAT_SAFETY_THRESHOLD=0.6`` sets the fine-tuned layer's threshold (a number
+    between 0 and 1; the shipped one is in the adapter): lower finds more risk messages for
+    more false alarms (docs/safety.md, "Choosing an operating point").
     """
     global _DEFAULT
     if _DEFAULT is None:
-        _DEFAULT = RiskDetector(
+        detector = RiskDetector(
             semantic="auto" if _switch("SWEETIECHAT_SAFETY_SEMANTIC", True) else False,
             finetuned="auto" if _switch("SWEETIECHAT_SAFETY_FINETUNED", True) else False,
         )
+        threshold = _fraction("SWEETIECHAT_SAFETY_THRESHOLD")
+        if threshold is not None:
+            if detector.finetuned is None:
+                raise ConfigError(
+                    "SWEETIECHAT_SAFETY_THRESHOLD is set, but the fine-tuned layer is off: "
+                    "unset it, or turn the layer on (SWEETIECHAT_SAFETY_FINETUNED, the safety "
+                    "extra)"
+                )
+            detector.finetuned.threshold = threshold
+        _DEFAULT = detector
     return _DEFAULT
+
+
+def _fraction(name: str) -> float | None:
+    """A number between 0 and 1 (exclusive) from the environment; unset or empty: ``None``."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        number = float("nan")
+    if not 0.0 < number < 1.0:  # NaN fails too
+        raise ConfigError(f"{name}={value!r}: set it to a number between 0 and 1, such as 0.6")
+    return number
 
 
 def _switch(name: str, default: bool) -> bool:
