@@ -1,6 +1,7 @@
 """How ``safety_finetune.py`` scores and chooses the fine-tuned layer's settings: the
 development metrics (:func:`evaluate`), the memo that lets the whole grid share one scoring of
-each input (:class:`ScoreMemo`), and the round-12 rule (:func:`choose`)."""
+each input (:class:`ScoreMemo`), the recall-first rule of round 16 (:func:`choose_recall_first`)
+and the round-12 rule before it (:func:`choose`)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np
 
 from sweetiechat.quality.risk import RiskAssessment, RiskDetector
 
-__all__ = ["ScoreMemo", "choose", "evaluate", "pr", "verdicts"]
+__all__ = ["ScoreMemo", "choose", "choose_recall_first", "evaluate", "pr", "verdicts"]
 
 
 def pr(out: Sequence[RiskAssessment], rows: Sequence[dict]) -> dict[str, float]:
@@ -192,3 +193,38 @@ def choose(points: Sequence[tuple[Any, dict]], max_flag_rate: float) -> tuple[An
     rest = [(s, m) for s, m in points if within(m)] or list(points)
     s, m = max(rest, key=lambda p: (recall(p[1]), -p[1]["valid_flag_rate"]))
     return s, m, "no point qualifies, none at recall >= 0.90: highest blind-pool recall"
+
+
+def _unrounded(m: dict, measure: str) -> float:
+    """Blind-pool precision (``"P"``) or recall (``"R"``), from ``TP``/``FP``/``FN`` when the
+    metrics have them: 367 of 408 is 0.8995, not 0.90."""
+    b = m["blind_pool"]
+    if "TP" not in b:
+        return float(b[measure])
+    other = b["FP"] if measure == "P" else b["FN"]
+    return b["TP"] / (b["TP"] + other) if b["TP"] + other else 1.0
+
+
+def choose_recall_first(
+    points: Sequence[tuple[Any, dict]], max_flag_rate: float, floor: float = 0.92
+) -> tuple[Any, dict, str]:
+    """The grid point the recall-first rule (round 16) picks: ``points`` holds (settings,
+    metrics) pairs.
+
+    For a crisis detector a miss costs more than a false alarm, so recall comes first: the
+    highest blind-pool precision among the points with blind-pool recall >= ``floor`` and at
+    most ``max_flag_rate`` of ESConv ``valid`` turns flagged; ties to the higher recall, then
+    the lower flag rate. If none reaches the floor: the highest blind-pool recall within the
+    flag limit (ties to the higher precision). Returns the settings, their metrics and which
+    branch chose them.
+    """
+    within = [(s, m) for s, m in points if m["valid_flag_rate"] <= max_flag_rate] or list(points)
+    ok = [(s, m) for s, m in within if _unrounded(m, "R") >= floor]
+    if ok:
+        s, m = max(
+            ok,
+            key=lambda p: (_unrounded(p[1], "P"), _unrounded(p[1], "R"), -p[1]["valid_flag_rate"]),
+        )
+        return s, m, f"blind-pool recall >= {floor}: highest blind-pool precision"
+    s, m = max(within, key=lambda p: (_unrounded(p[1], "R"), _unrounded(p[1], "P")))
+    return s, m, f"no point reaches recall {floor}: highest blind-pool recall"

@@ -3,9 +3,9 @@ with the same code, on every set the project may score them on: the development 
 old held-out half of ``crisis_eval.jsonl``, ``crisis_fresh.jsonl``, the everyday check
 sentences, ESConv seeker turns (``valid``, used for tuning, and ``test``), the burned blind
 sets v1, v2, v3, v4, v7 and v8 (training data now: reported as training-set figures, never as
-held-out ones) and blind sets v5, v6 and v9 (development data for the settings since rounds 11,
-12 and 15, never trained on). Blind set v10 (any ``crisis_blind10*`` file) is never read here:
-``safety_eval.refuse_unread`` refuses it.
+held-out ones) and blind sets v5, v6, v9 and v10 (development data for the settings since
+rounds 11, 12, 15 and 16, never trained on). Blind set v11 (any ``crisis_blind11*`` file) is
+never read here: ``safety_eval.refuse_unread`` refuses it.
 
 Each detector is ``RiskDetector(finetuned=ADAPTER)`` (``none``: without the fine-tuned layer),
 every message read in its context. One detector per process keeps runs independent, so two
@@ -55,6 +55,7 @@ SETS: dict[str, tuple[str, str | None, str]] = {
     "blind v7": ("crisis_blind7.jsonl", None, "training data now"),
     "blind v8": ("crisis_blind8.jsonl", None, "training data now"),
     "blind v9": ("crisis_blind9.jsonl", None, "development (settings)"),
+    "blind v10": ("crisis_blind10.jsonl", None, "development (settings)"),
 }
 EVERYDAY = "crisis_everyday_check.jsonl"
 refuse_unread([*(file for file, _, _ in SETS.values()), EVERYDAY])

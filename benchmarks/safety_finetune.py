@@ -36,26 +36,27 @@ Training material (never an evaluation set):
 - a share of the written risk messages again, after a random ordinary ESConv context (so that
   an ordinary context does not teach "no risk").
 
-Blind sets v5, v6 and v9 (``crisis_blind5.jsonl``, ``crisis_blind6.jsonl``,
-``crisis_blind9.jsonl``, each scored once; v9 since round 15) are development data for the
-settings (``SETTINGS_DEV``), never training data. Training rows closer than cosine 0.9 (frozen
-MiniLM embeddings) to any message of ``crisis_eval.jsonl`` (both halves),
-``crisis_fresh.jsonl``, blind sets v5, v6 and v9 or the everyday check sentences
-``crisis_everyday_check.jsonl`` (never trained or tuned on) are dropped. Blind set v10 (any
-``crisis_blind10*`` file, scored once at the end) is never read, embedded or trained on by this
-script: ``safety_eval.refuse_unread`` refuses such a name in every list it reads.
+Blind sets v5, v6, v9 and v10 (``crisis_blind5.jsonl``, ``crisis_blind6.jsonl``,
+``crisis_blind9.jsonl``, ``crisis_blind10.jsonl``, each scored once; v9 since round 15, v10
+since round 16) are development data for the settings (``SETTINGS_DEV``), never training data.
+Training rows closer than cosine 0.9 (frozen MiniLM embeddings) to any message of
+``crisis_eval.jsonl`` (both halves), ``crisis_fresh.jsonl``, the settings sets or the everyday
+check sentences ``crisis_everyday_check.jsonl`` (never trained or tuned on) are dropped. Blind
+set v11 (any ``crisis_blind11*`` file, scored once at the end) is never read, embedded or
+trained on by this script: ``safety_eval.refuse_unread`` refuses such a name in every list it
+reads.
 
 The threshold, the veto, the support condition and whether the older logistic head stays on
-are chosen on development data only. The rule (round 12, kept since, :func:`choose`): the
-highest recall on the blind pool (blind sets v5 + v6, and v9 since round 15: messages by nine
-new writers) with blind-pool precision >= 0.90 and at most ``--max-flag-rate`` of ESConv
-``valid`` seeker turns flagged; ties go to the lower flag rate. If no grid point qualifies: the
-highest blind-pool precision among the points with blind-pool recall >= 0.90 and the flag rate
-within the limit. The development half of ``crisis_eval.jsonl`` and ``crisis_fresh.jsonl`` are
-reported beside, not in the rule. The settings-independent scores (the fine-tuned
-probabilities, the prototypes' and the logistic head's scores, the precise patterns) are
-computed once per input for the whole grid (:class:`ScoreMemo`); the chosen point is checked
-against an uncached detector.
+are chosen on development data only. The rule since round 16 (``--rule recall-first``,
+:func:`choose_recall_first`): the highest precision on the blind pool (the settings sets:
+messages by twelve new writers) with blind-pool recall >= ``--recall-floor`` (0.92) and at most
+``--max-flag-rate`` of ESConv ``valid`` seeker turns flagged; if none reaches the floor, the
+highest blind-pool recall. Rounds 12-15 used the opposite (``--rule precision-floor``,
+:func:`choose`): the highest blind-pool recall at blind-pool precision >= 0.90. The development
+half of ``crisis_eval.jsonl`` and ``crisis_fresh.jsonl`` are reported beside, not in the rule.
+The settings-independent scores (the fine-tuned probabilities, the prototypes' and the logistic
+head's scores, the precise patterns) are computed once per input for the whole grid
+(:class:`ScoreMemo`); the chosen point is checked against an uncached detector.
 
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/safety_finetune.py [--epochs 3] [-o FILE]
 """
@@ -70,7 +71,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _safety_settings import ScoreMemo, choose, evaluate, pr, verdicts
+from _safety_settings import ScoreMemo, choose, choose_recall_first, evaluate, pr, verdicts
 from safety_eval import ESCONV, refuse_unread
 
 from sweetiechat.io import read_dialogues
@@ -113,7 +114,12 @@ BURNED = (
     "crisis_blind8.jsonl",
 )
 #: Blind sets scored once that choose the settings (development data, never trained on).
-SETTINGS_DEV = ("crisis_blind5.jsonl", "crisis_blind6.jsonl", "crisis_blind9.jsonl")
+SETTINGS_DEV = (
+    "crisis_blind5.jsonl",
+    "crisis_blind6.jsonl",
+    "crisis_blind9.jsonl",
+    "crisis_blind10.jsonl",
+)
 #: The ``split`` names of the settings sets' rows: together, the blind pool the rule reads.
 BLIND_POOL = tuple(name.removesuffix(".jsonl").removeprefix("crisis_") for name in SETTINGS_DEV)
 #: Evaluation sets: training rows near one of their messages are dropped.
@@ -196,8 +202,8 @@ def drop_near(rows: list[TrainRow], layer: SemanticLayer) -> tuple[list[TrainRow
 
 def dev_rows() -> list[dict]:
     """The development data, pooled: the development half of crisis_eval, crisis_fresh and
-    the settings sets (``SETTINGS_DEV``: blind sets v5, v6 and v9), each row's ``split`` naming
-    its set (``blind5``, ``blind6``, ``blind9``)."""
+    the settings sets (``SETTINGS_DEV``: blind sets v5, v6, v9 and v10), each row's ``split``
+    naming its set (``blind5``, ``blind6``, ``blind9``, ``blind10``)."""
     refuse_unread(SETTINGS_DEV)
     out = []
     for name in ("crisis_eval.jsonl", "crisis_fresh.jsonl"):
@@ -232,6 +238,15 @@ def main() -> None:
     parser.add_argument("--augment", type=float, default=0.25, help="risk rows re-used in context")
     parser.add_argument("--valid-dialogues", type=int, default=40)
     parser.add_argument("--max-flag-rate", type=float, default=0.03)
+    parser.add_argument(
+        "--rule",
+        choices=("recall-first", "precision-floor"),
+        default="recall-first",
+        help="how the settings are chosen: recall-first (round 16: the highest blind-pool "
+        "precision at recall >= --recall-floor) or precision-floor (round 12: the highest "
+        "blind-pool recall at precision >= 0.90)",
+    )
+    parser.add_argument("--recall-floor", type=float, default=0.92)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("-o", "--output", type=Path, default=OUT)
@@ -334,7 +349,12 @@ def main() -> None:
                         f"head={head} support={support} veto={veto} threshold={th}: {m}", flush=True
                     )
     grid_s = time.time() - t_grid
-    (head, support, veto, th), m, branch = choose(points, args.max_flag_rate)
+    if args.rule == "recall-first":
+        (head, support, veto, th), m, branch = choose_recall_first(
+            points, args.max_flag_rate, args.recall_floor
+        )
+    else:
+        (head, support, veto, th), m, branch = choose(points, args.max_flag_rate)
     clf.threshold, clf.gates, clf.veto, clf.support = th, gates, veto, support
     # the memo must not change a verdict: the chosen point again, without it (the metrics are
     # computed from these verdicts, so equal verdicts give equal metrics)
@@ -360,7 +380,7 @@ def main() -> None:
             "train_seconds": round(train_s),
             "keep_logistic_head": head,
             "chosen_on": f"blind pool ({' + '.join(SETTINGS_DEV)}) and ESConv valid "
-            f"({args.valid_dialogues} dialogues, seed {args.seed}), round-12 rule: {branch}; "
+            f"({args.valid_dialogues} dialogues, seed {args.seed}), {args.rule} rule: {branch}; "
             "development half of crisis_eval.jsonl and crisis_fresh.jsonl reported beside",
             "dev_metrics": m,
         }

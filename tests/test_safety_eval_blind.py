@@ -116,17 +116,17 @@ def test_a_bad_blind_file_is_named_with_its_line(safety_eval, tmp_path):
         safety_eval.load_blind(tmp_path / "missing.jsonl")
 
 
-def test_training_reads_the_burned_blind_sets_and_never_blind_set_v10(monkeypatch, tmp_path):
+def test_training_reads_the_burned_blind_sets_and_never_blind_set_v11(monkeypatch, tmp_path):
     """``safety_finetune.py`` trains on blind sets v1-v4, v7 and v8 (burned) and the new rows,
-    never on blind sets v5, v6 and v9 (development data for the settings now), and never opens
-    blind set v10 (stand-ins here that break any reader)."""
+    never on blind sets v5, v6, v9 and v10 (development data for the settings now), and never
+    opens blind set v11 (stand-ins here that break any reader)."""
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     import safety_finetune
 
     for name in (*safety_finetune.TRAIN_FILES, *safety_finetune.SETTINGS_DEV):
         row = {"text": f"a line of {name}", "category": "none", "context": []}
         (tmp_path / name).write_text(json.dumps(row) + "\n")
-    for name in ("crisis_blind10.jsonl", "crisis_blind10_b.jsonl"):
+    for name in ("crisis_blind11.jsonl", "crisis_blind11_b.jsonl"):
         (tmp_path / name).write_text("{not json: reading this file is a bug\n")
     monkeypatch.setattr(safety_finetune, "DATA", tmp_path)
     monkeypatch.setattr(
@@ -156,27 +156,28 @@ def test_training_reads_the_burned_blind_sets_and_never_blind_set_v10(monkeypatc
         "crisis_train_round14",
     } <= sources
     assert {"crisis_blind7.jsonl", "crisis_blind8.jsonl"} <= set(safety_finetune.BURNED)
-    blind = ("crisis_blind5", "crisis_blind6", "crisis_blind9", "crisis_blind10")
+    blind = ("crisis_blind5", "crisis_blind6", "crisis_blind9", "crisis_blind10", "crisis_blind11")
     assert not any(name.startswith(blind) for name in opened)
     assert not any(s.startswith(blind) for s in sources)
     assert set(safety_finetune.BURNED) <= set(safety_finetune.TRAIN_FILES)
-    # blind sets v5, v6 and v9 choose the settings; their near-duplicates are dropped from
-    # training
+    # blind sets v5, v6, v9 and v10 choose the settings; their near-duplicates are dropped
+    # from training
     assert safety_finetune.SETTINGS_DEV == (
         "crisis_blind5.jsonl",
         "crisis_blind6.jsonl",
         "crisis_blind9.jsonl",
+        "crisis_blind10.jsonl",
     )
-    assert safety_finetune.BLIND_POOL == ("blind5", "blind6", "blind9")
+    assert safety_finetune.BLIND_POOL == ("blind5", "blind6", "blind9", "blind10")
     for name in safety_finetune.SETTINGS_DEV:
         assert name in safety_finetune.EVAL_FILES
         assert name not in safety_finetune.TRAIN_FILES
     assert {0.25, 0.3, 0.35, 0.4} <= set(safety_finetune.THRESHOLDS)
-    # a blind v10 name slipped into a list the script reads is refused, naming the file
+    # a blind v11 name slipped into a list the script reads is refused, naming the file
     for listed in ("TRAIN_FILES", "EVAL_FILES", "SETTINGS_DEV"):
-        names = (*getattr(safety_finetune, listed), "crisis_blind10.jsonl")
+        names = (*getattr(safety_finetune, listed), "crisis_blind11.jsonl")
         monkeypatch.setattr(safety_finetune, listed, names)
-        with pytest.raises(SystemExit, match=r"crisis_blind10\.jsonl: a blind set still to be"):
+        with pytest.raises(SystemExit, match=r"crisis_blind11\.jsonl: a blind set still to be"):
             if listed == "TRAIN_FILES":
                 safety_finetune.build_rows(1, 0.0, 0)
             elif listed == "EVAL_FILES":
@@ -186,26 +187,53 @@ def test_training_reads_the_burned_blind_sets_and_never_blind_set_v10(monkeypatc
         monkeypatch.setattr(safety_finetune, listed, names[:-1])
 
 
-def test_the_settings_are_chosen_on_the_blind_pool_of_v5_v6_and_v9(monkeypatch):
-    """The development data the grid reads holds blind sets v5, v6 and v9 (splits ``blind5``,
-    ``blind6`` and ``blind9``, the blind pool the rule reads) beside the development half of
-    crisis_eval and crisis_fresh (reported beside), and nothing held out."""
+def test_the_settings_are_chosen_on_the_blind_pool_of_v5_v6_v9_and_v10(monkeypatch):
+    """The development data the grid reads holds blind sets v5, v6, v9 and v10 (splits
+    ``blind5``, ``blind6``, ``blind9``, ``blind10``: the blind pool the rule reads) beside the
+    development half of crisis_eval and crisis_fresh (reported beside), and nothing held out."""
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     import safety_finetune
 
     rows = safety_finetune.dev_rows()
     splits = {r["split"] for r in rows}
-    assert splits == {"dev", "fresh", "blind5", "blind6", "blind9"}
+    assert splits == {"dev", "fresh", "blind5", "blind6", "blind9", "blind10"}
     v5 = [r for r in rows if r["split"] == "blind5"]
     assert len(v5) >= 400 and sum(r["category"] != "none" for r in v5) >= 200
     v6 = [r for r in rows if r["split"] == "blind6"]
     assert len(v6) >= 400 and sum(r["category"] != "none" for r in v6) >= 190
     v9 = [r for r in rows if r["split"] == "blind9"]
     assert len(v9) >= 440 and sum(r["category"] != "none" for r in v9) >= 220
+    v10 = [r for r in rows if r["split"] == "blind10"]
+    assert len(v10) >= 450 and sum(r["category"] != "none" for r in v10) >= 230
 
 
 def _point(recall: float, precision: float, flags: float) -> dict:
     return {"blind_pool": {"R": recall, "P": precision}, "valid_flag_rate": flags}
+
+
+def test_the_recall_first_rule_keeps_recall_and_then_takes_precision(monkeypatch):
+    """Round 16: the highest blind-pool precision at blind-pool recall >= the floor within the
+    flag limit (recall compared unrounded); if none reaches the floor, the highest recall."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    from safety_finetune import choose_recall_first
+
+    def exact(tp: int, fp: int, fn: int, flags: float) -> dict:
+        return {
+            "blind_pool": {"TP": tp, "FP": fp, "FN": fn, "R": 0.0, "P": 0.0},
+            "valid_flag_rate": flags,
+        }
+
+    points = [
+        ("precise but misses", exact(500, 40, 135, 0.01)),  # R 0.787
+        ("recall, noisy", exact(600, 150, 35, 0.02)),  # R 0.945, P 0.800
+        ("recall, cleaner", exact(585, 100, 50, 0.02)),  # R 0.921, P 0.854
+        ("just under the floor", exact(584, 60, 51, 0.02)),  # R 0.9197: not 0.92
+        ("too many flags", exact(600, 50, 35, 0.05)),
+    ]
+    settings, _, branch = choose_recall_first(points, 0.03, 0.92)
+    assert settings == "recall, cleaner" and "highest blind-pool precision" in branch
+    settings, _, branch = choose_recall_first(points[:1] + points[3:4], 0.03, 0.92)
+    assert settings == "just under the floor" and "no point reaches recall" in branch
 
 
 def test_the_round_12_rule_reads_the_blind_pool_and_the_flag_rate(monkeypatch):
@@ -289,10 +317,15 @@ def test_compare_refuses_blind_set_v8_and_scores_v5_and_v6_as_development(monkey
         None,
         "development (settings)",
     )
-    assert not any(f.startswith("crisis_blind10") for f, _, _ in safety_compare.SETS.values())
-    (tmp_path / "crisis_blind10.jsonl").write_text("{not json: reading this file is a bug\n")
+    assert safety_compare.SETS["blind v10"] == (
+        "crisis_blind10.jsonl",
+        None,
+        "development (settings)",
+    )
+    assert not any(f.startswith("crisis_blind11") for f, _, _ in safety_compare.SETS.values())
+    (tmp_path / "crisis_blind11.jsonl").write_text("{not json: reading this file is a bug\n")
     monkeypatch.setattr(safety_compare, "DATA", tmp_path)
-    for name in ("crisis_blind10.jsonl", "crisis_blind10_writer_b.jsonl"):
+    for name in ("crisis_blind11.jsonl", "crisis_blind11_writer_b.jsonl"):
         with pytest.raises(SystemExit, match="a blind set still to be scored"):
             safety_compare.load_set(name, None)
 
@@ -322,15 +355,15 @@ def test_the_docs_hold_a_mark_for_each_blind_set(monkeypatch, number, after):
     assert text.index(after) < text.index(f"### Blind set v{number}") < text.index(mark)
 
 
-def test_blind_set_v10_is_the_one_refused_and_v5_to_v9_are_not(monkeypatch):
-    """The scripts that train, tune or compare refuse blind set v10 (scored once, by the lead);
-    blind sets v5, v6 and v9 are burned and readable as development data, v7 and v8 as training
-    data."""
+def test_blind_set_v11_is_the_one_refused_and_v5_to_v10_are_not(monkeypatch):
+    """The scripts that train, tune or compare refuse blind set v11 (scored once, by the lead);
+    blind sets v5, v6, v9 and v10 are burned and readable as development data, v7 and v8 as
+    training data."""
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     import safety_eval
 
-    assert safety_eval.UNREAD == ("crisis_blind10",)
-    safety_eval.refuse_unread([f"crisis_blind{n}.jsonl" for n in (5, 6, 7, 8, 9)])
-    for name in ("crisis_blind10.jsonl", "crisis_blind10_c.jsonl"):
+    assert safety_eval.UNREAD == ("crisis_blind11",)
+    safety_eval.refuse_unread([f"crisis_blind{n}.jsonl" for n in (5, 6, 7, 8, 9, 10)])
+    for name in ("crisis_blind11.jsonl", "crisis_blind11_c.jsonl"):
         with pytest.raises(SystemExit, match="a blind set still to be scored"):
             safety_eval.refuse_unread([name])
