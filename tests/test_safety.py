@@ -126,9 +126,10 @@ def test_context_turns_change_the_reading(which, request):
             "full",
             marks=pytest.mark.xfail(
                 strict=True,
-                reason="a false alarm since round 15 (docs/safety.md, 'Round 15', Decision 13): "
-                "its settings keep the logistic head, whose score for the reply (0.42) is over "
-                "the context rule's 0.3; the tenth to the thirteenth run left it alone",
+                reason="a false alarm of the fourteenth run (docs/safety.md, 'Round 15'): its "
+                "fine-tuned layer reads the reply as suicidal ideation at 0.42 in its context, "
+                "under its threshold but over the context rule's 0.3; the tenth to the "
+                "thirteenth run left it alone",
             ),
         ),
     ],

@@ -340,6 +340,7 @@ def test_compare_refuses_blind_set_v8_and_scores_v5_and_v6_as_development(monkey
         (8, "### Round 13"),
         (9, "### Round 14"),
         (10, "### Round 15"),
+        (11, "### Round 16"),
     ],
 )
 def test_the_docs_hold_a_mark_for_each_blind_set(monkeypatch, number, after):
