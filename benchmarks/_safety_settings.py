@@ -148,6 +148,16 @@ class ScoreMemo:
                 setattr(risk_module, name, wrapped)
 
 
+def _unrounded(m: dict, measure: str) -> float:
+    """Blind-pool precision (``"P"``) or recall (``"R"``), from ``TP``/``FP``/``FN`` when the
+    metrics have them: 367 of 408 is 0.8995, not 0.90."""
+    b = m["blind_pool"]
+    if "TP" not in b:
+        return float(b[measure])
+    other = b["FP"] if measure == "P" else b["FN"]
+    return b["TP"] / (b["TP"] + other) if b["TP"] + other else 1.0
+
+
 def choose(points: Sequence[tuple[Any, dict]], max_flag_rate: float) -> tuple[Any, dict, str]:
     """The grid point the round-12 rule picks: ``points`` holds (settings, metrics) pairs.
 
@@ -165,16 +175,10 @@ def choose(points: Sequence[tuple[Any, dict]], max_flag_rate: float) -> tuple[An
         return bool(m["valid_flag_rate"] <= max_flag_rate)
 
     def precision(m: dict) -> float:  # unrounded: 367 / 408 = 0.8995 is not >= 0.90
-        b = m["blind_pool"]
-        if "TP" not in b:
-            return float(b["P"])
-        return b["TP"] / (b["TP"] + b["FP"]) if b["TP"] + b["FP"] else 1.0
+        return _unrounded(m, "P")
 
     def recall(m: dict) -> float:
-        b = m["blind_pool"]
-        if "TP" not in b:
-            return float(b["R"])
-        return b["TP"] / (b["TP"] + b["FN"]) if b["TP"] + b["FN"] else 1.0
+        return _unrounded(m, "R")
 
     ok = [(s, m) for s, m in points if within(m) and precision(m) >= 0.90]
     if ok:
@@ -193,16 +197,6 @@ def choose(points: Sequence[tuple[Any, dict]], max_flag_rate: float) -> tuple[An
     rest = [(s, m) for s, m in points if within(m)] or list(points)
     s, m = max(rest, key=lambda p: (recall(p[1]), -p[1]["valid_flag_rate"]))
     return s, m, "no point qualifies, none at recall >= 0.90: highest blind-pool recall"
-
-
-def _unrounded(m: dict, measure: str) -> float:
-    """Blind-pool precision (``"P"``) or recall (``"R"``), from ``TP``/``FP``/``FN`` when the
-    metrics have them: 367 of 408 is 0.8995, not 0.90."""
-    b = m["blind_pool"]
-    if "TP" not in b:
-        return float(b[measure])
-    other = b["FP"] if measure == "P" else b["FN"]
-    return b["TP"] / (b["TP"] + other) if b["TP"] + other else 1.0
 
 
 def choose_recall_first(
