@@ -632,6 +632,31 @@ def test_safety_check_with_the_fine_tuned_layer(cli, tmp_path):
     one_line_error(code, err, "bad.safetensors: not a safetensors file")
 
 
+@shipped
+def test_safety_check_takes_a_threshold(cli, monkeypatch):
+    """``--threshold`` (or ``SWEETIECHAT_SAFETY_THRESHOLD``) moves the fine-tuned layer's
+    operating point: a message the shipped threshold leaves alone is flagged at a low one."""
+    from helpers import one_line_error
+
+    args = ("safety", "check", "think I'm gonna call it. Been a good run.", "--json")
+    args += ("-c", "lost the contract", "-c", "nothing left")
+    code, out, err = cli(*args)
+    assert code == 0, err
+    assert json.loads(out)["risk"] is False
+    code, out, err = cli(*args, "--threshold", "0.05")
+    assert code == 0, err
+    assert json.loads(out)["risk"] is True
+    monkeypatch.setenv("SWEETIECHAT_SAFETY_THRESHOLD", "0.05")
+    code, out, err = cli(*args)
+    assert code == 0, err
+    assert json.loads(out)["risk"] is True
+    monkeypatch.delenv("SWEETIECHAT_SAFETY_THRESHOLD")
+    code, _, err = cli(*args, "--threshold", "1.5")
+    one_line_error(code, err, "--threshold 1.5: give a number between 0 and 1")
+    code, _, err = cli(*args, "--threshold", "0.5", "--no-finetuned")
+    one_line_error(code, err, "needs the fine-tuned layer")
+
+
 def test_safety_check_refuses_an_adapter_it_would_ignore(cli, tmp_path):
     from helpers import one_line_error
 

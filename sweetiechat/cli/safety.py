@@ -49,6 +49,13 @@ def check(
     adapter: Path | None = typer.Option(
         None, "--adapter", help="An adapter file from 'safety train' for the fine-tuned layer."
     ),
+    threshold: float | None = typer.Option(
+        None,
+        "--threshold",
+        help="The fine-tuned layer's threshold, 0-1 (default: SWEETIECHAT_SAFETY_THRESHOLD, else "
+        "the adapter's): lower finds more risk for more false alarms.",
+        show_default=False,
+    ),
 ) -> None:
     """Is there crisis risk in a message? Prints {"risk", "category", "score", "layer"}.
 
@@ -59,8 +66,11 @@ def check(
 
         sweetiechat safety check --file messages.txt -o verdicts.jsonl
     """
-    from sweetiechat.quality.risk import RiskDetector
+    from sweetiechat.quality.risk import RiskDetector, env_threshold
 
+    if threshold is not None and not 0.0 < threshold < 1.0:
+        raise UserError(f"--threshold {threshold}: give a number between 0 and 1, such as 0.6")
+    threshold = threshold if threshold is not None else env_threshold()
     if (text is None) == (file is None):
         raise UserError("give either a TEXT to check or --file FILE (one message per line)")
     if adapter is not None and finetuned is False:
@@ -76,6 +86,13 @@ def check(
             "--finetuned needs the semantic layer, which is not installed: "
             "pip install 'sweetiechat[safety]'"
         )
+    if threshold is not None:
+        if detector.finetuned is None:
+            raise UserError(
+                "a threshold (--threshold or SWEETIECHAT_SAFETY_THRESHOLD) needs the fine-tuned "
+                "layer: leave out --no-finetuned and --no-semantic"
+            )
+        detector.finetuned.threshold = threshold
     if text is not None:
         result = detector.assess(text, context)
         if as_json:

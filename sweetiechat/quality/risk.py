@@ -535,7 +535,7 @@ def default_detector() -> RiskDetector:
             semantic="auto" if _switch("SWEETIECHAT_SAFETY_SEMANTIC", True) else False,
             finetuned="auto" if _switch("SWEETIECHAT_SAFETY_FINETUNED", True) else False,
         )
-        threshold = _fraction("SWEETIECHAT_SAFETY_THRESHOLD")
+        threshold = env_threshold()
         if threshold is not None:
             if detector.finetuned is None:
                 raise ConfigError(
@@ -546,6 +546,15 @@ def default_detector() -> RiskDetector:
             detector.finetuned.threshold = threshold
         _DEFAULT = detector
     return _DEFAULT
+
+
+def env_threshold() -> float | None:
+    """``SWEETIECHAT_SAFETY_THRESHOLD`` as a number between 0 and 1, or ``None`` when unset.
+
+    Raises:
+        ConfigError: when it is set to anything else.
+    """
+    return _fraction("SWEETIECHAT_SAFETY_THRESHOLD")
 
 
 def _fraction(name: str) -> float | None:
