@@ -20,7 +20,7 @@ import numpy as np
 
 from sweetiechat.errors import ConfigError
 
-__all__ = ["DIM", "MiniLM", "mean_pool", "torch_threads"]
+__all__ = ["DIM", "MiniLM", "mean_pool", "remember", "torch_threads"]
 
 #: The embedding size of all-MiniLM-L6-v2.
 DIM = 384
@@ -118,18 +118,33 @@ class MiniLM:
             advance: called with the number of texts encoded after each batch (progress).
         """
         self._load()
-        missing = list(dict.fromkeys(t for t in texts if t and t not in self._cache))
+        if not texts:
+            return np.zeros((0, DIM), dtype=np.float32)
+        unique = [t for t in dict.fromkeys(texts) if t]
+        found = {t: self._cache[t] for t in unique if t in self._cache}
+        missing = [t for t in unique if t not in found]
         if missing:
             # long texts first, so batches pad little
             order = sorted(missing, key=len)
-            for text, vec in zip(order, self._encode(order, batch_size, advance), strict=True):
-                self._cache[text] = vec
-            while len(self._cache) > max(self.cache_size, len(texts)):
-                self._cache.popitem(last=False)
+            found.update(zip(order, self._encode(order, batch_size, advance), strict=True))
         zero = np.zeros(DIM, dtype=np.float32)
-        if not texts:
-            return np.zeros((0, DIM), dtype=np.float32)
-        return np.stack([self._cache[t] if t else zero for t in texts])
+        out = np.stack([found[t] if t else zero for t in texts])
+        remember(self._cache, found, self.cache_size)
+        return out
+
+
+def remember(cache: OrderedDict[Any, np.ndarray], used: dict[Any, np.ndarray], size: int) -> None:
+    """Put ``used`` at the recent end of the LRU ``cache`` and trim it to ``size``.
+
+    Called after a batch's result is built from ``used``, so a batch with more distinct texts
+    than the cache holds never loses an entry it needs (an older version evicted first and
+    then looked up, a ``KeyError`` on large inputs).
+    """
+    for key, value in used.items():
+        cache[key] = value
+        cache.move_to_end(key)
+    while len(cache) > size:
+        cache.popitem(last=False)
 
 
 @contextmanager

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from sweetiechat.errors import ConfigError
-from sweetiechat.quality.embedding import mean_pool, torch_threads
+from sweetiechat.quality.embedding import mean_pool, remember, torch_threads
 
 __all__ = [
     "FINETUNED_FILE",
@@ -210,19 +210,17 @@ class FinetunedClassifier:
         if len(ctx) != len(texts):
             raise ValueError("contexts must have one entry per text")
         keys = [(t.strip()[:_MAX_CHARS], c) for t, c in zip(texts, ctx, strict=True)]
-        missing = list(dict.fromkeys(k for k in keys if k not in self._cache))
+        if not keys:
+            return np.zeros((0, len(self.categories)), dtype=np.float32)
+        found = {k: self._cache[k] for k in dict.fromkeys(keys) if k in self._cache}
+        missing = [k for k in dict.fromkeys(keys) if k not in found]
         if missing:
             self._load()
             missing.sort(key=lambda k: (bool(k[1]), len(k[0]) + len(k[1])))
-            for key, row in zip(missing, self._encode(missing), strict=True):
-                self._cache[key] = row
-            while len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
-        if not keys:
-            return np.zeros((0, len(self.categories)), dtype=np.float32)
-        for k in keys:
-            self._cache.move_to_end(k)
-        return np.stack([self._cache[k] for k in keys])
+            found.update(zip(missing, self._encode(missing), strict=True))
+        out = np.stack([found[k] for k in keys])
+        remember(self._cache, found, self.cache_size)
+        return out
 
     def _encode(self, pairs: Sequence[tuple[str, str]], batch_size: int = 32) -> np.ndarray:
         import torch
