@@ -12,15 +12,15 @@ machine). torch and transformers are imported on first use.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from sweetiechat.errors import ConfigError
 
-__all__ = ["DIM", "MiniLM", "mean_pool", "remember", "torch_threads"]
+__all__ = ["DIM", "MiniLM", "cached_rows", "mean_pool", "torch_threads"]
 
 #: The embedding size of all-MiniLM-L6-v2.
 DIM = 384
@@ -120,31 +120,47 @@ class MiniLM:
         self._load()
         if not texts:
             return np.zeros((0, DIM), dtype=np.float32)
-        unique = [t for t in dict.fromkeys(texts) if t]
-        found = {t: self._cache[t] for t in unique if t in self._cache}
-        missing = [t for t in unique if t not in found]
-        if missing:
-            # long texts first, so batches pad little
-            order = sorted(missing, key=len)
-            found.update(zip(order, self._encode(order, batch_size, advance), strict=True))
+        # long texts first, so batches pad little
+        found = cached_rows(
+            self._cache,
+            [t for t in texts if t],
+            self.cache_size,
+            lambda order: self._encode(order, batch_size, advance),
+            order=len,
+        )
         zero = np.zeros(DIM, dtype=np.float32)
-        out = np.stack([found[t] if t else zero for t in texts])
-        remember(self._cache, found, self.cache_size)
-        return out
+        return np.stack([found[t] if t else zero for t in texts])
 
 
-def remember(cache: OrderedDict[Any, np.ndarray], used: dict[Any, np.ndarray], size: int) -> None:
-    """Put ``used`` at the recent end of the LRU ``cache`` and trim it to ``size``.
+_K = TypeVar("_K", bound=Hashable)
 
-    Called after a batch's result is built from ``used``, so a batch with more distinct texts
-    than the cache holds never loses an entry it needs (an older version evicted first and
-    then looked up, a ``KeyError`` on large inputs).
+
+def cached_rows(
+    cache: OrderedDict[_K, np.ndarray],
+    keys: Sequence[_K],
+    size: int,
+    encode: Callable[[list[_K]], np.ndarray],
+    *,
+    order: Callable[[_K], Any],
+) -> dict[_K, np.ndarray]:
+    """The row of each distinct key, from the LRU ``cache`` or encoded (the missing keys in
+    ``order``, one ``encode`` call); the cache then holds them as its most recent entries and
+    is trimmed to ``size``.
+
+    The rows are returned, not looked up in the cache afterwards, so a batch with more
+    distinct keys than the cache holds never loses one it needs (the encoders used to evict
+    first and look up after: a ``KeyError`` on large inputs).
     """
-    for key, value in used.items():
+    found = {k: cache[k] for k in dict.fromkeys(keys) if k in cache}
+    missing = sorted((k for k in dict.fromkeys(keys) if k not in found), key=order)
+    if missing:
+        found.update(zip(missing, encode(missing), strict=True))
+    for key, value in found.items():
         cache[key] = value
         cache.move_to_end(key)
     while len(cache) > size:
         cache.popitem(last=False)
+    return found
 
 
 @contextmanager

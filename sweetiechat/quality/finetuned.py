@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from sweetiechat.errors import ConfigError
-from sweetiechat.quality.embedding import mean_pool, remember, torch_threads
+from sweetiechat.quality.embedding import cached_rows, mean_pool, torch_threads
 
 __all__ = [
     "FINETUNED_FILE",
@@ -212,18 +212,19 @@ class FinetunedClassifier:
         keys = [(t.strip()[:_MAX_CHARS], c) for t, c in zip(texts, ctx, strict=True)]
         if not keys:
             return np.zeros((0, len(self.categories)), dtype=np.float32)
-        found = {k: self._cache[k] for k in dict.fromkeys(keys) if k in self._cache}
-        missing = [k for k in dict.fromkeys(keys) if k not in found]
-        if missing:
-            self._load()
-            missing.sort(key=lambda k: (bool(k[1]), len(k[0]) + len(k[1])))
-            found.update(zip(missing, self._encode(missing), strict=True))
-        out = np.stack([found[k] for k in keys])
-        remember(self._cache, found, self.cache_size)
-        return out
+        found = cached_rows(
+            self._cache,
+            keys,
+            self.cache_size,
+            self._encode,
+            order=lambda k: (bool(k[1]), len(k[0]) + len(k[1])),
+        )
+        return np.stack([found[k] for k in keys])
 
     def _encode(self, pairs: Sequence[tuple[str, str]], batch_size: int = 32) -> np.ndarray:
         import torch
+
+        self._load()
 
         out = []
         with torch_threads(self.threads), torch.inference_mode():

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from sweetiechat.errors import ConfigError
-from sweetiechat.quality.embedding import mean_pool, remember, torch_threads
+from sweetiechat.quality.embedding import cached_rows, mean_pool, torch_threads
 from sweetiechat.quality.prototypes import PROTOTYPES
 
 __all__ = ["CATEGORIES", "SemanticLayer", "semantic_available", "spell_out", "split_units"]
@@ -231,15 +231,9 @@ class SemanticLayer:
         self._load()
         if not texts:
             return np.zeros((0, 384))
-        found = {t: self._cache[t] for t in dict.fromkeys(texts) if t in self._cache}
-        missing = [t for t in dict.fromkeys(texts) if t not in found]
         # similar lengths in a batch: less padding (3-5x less work on long, mixed inputs)
-        missing.sort(key=len)
-        if missing:
-            found.update(zip(missing, self._encode(missing), strict=True))
-        out = np.stack([found[t] for t in texts])
-        remember(self._cache, found, self.cache_size)
-        return out
+        found = cached_rows(self._cache, texts, self.cache_size, self._encode, order=len)
+        return np.stack([found[t] for t in texts])
 
     def _unit_scores(self, vecs: np.ndarray) -> np.ndarray:
         """(units, categories) softmax scores."""
