@@ -6,13 +6,29 @@ and the round-12 rule before it (:func:`choose`)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from itertools import product
 from typing import Any
 
 import numpy as np
 
 from sweetiechat.quality.risk import RiskAssessment, RiskDetector
 
-__all__ = ["ScoreMemo", "choose", "choose_recall_first", "evaluate", "pr", "verdicts"]
+__all__ = [
+    "OVERRULES",
+    "ScoreMemo",
+    "choose",
+    "choose_recall_first",
+    "evaluate",
+    "grid",
+    "pr",
+    "verdicts",
+]
+
+#: The grid's ``overrule`` settings (round 17): below this fine-tuned risk score a precise
+#: pattern's hit is handed to the learned layers (``None``: never).
+OVERRULES = (None, 0.02, 0.05, 0.1)
+#: The grid's ``veto`` settings (``None``: the fine-tuned layer never overrules the prototypes).
+VETOES = (None, 0.05, 0.2, 0.5)
 
 
 def pr(out: Sequence[RiskAssessment], rows: Sequence[dict]) -> dict[str, float]:
@@ -64,6 +80,35 @@ def evaluate(
     flags = det.assess_many(texts, ctx)
     res["valid_flag_rate"] = round(sum(a.risk for a in flags) / max(len(flags), 1), 4)
     return res
+
+
+def grid(
+    detectors: dict[bool, RiskDetector],
+    clf: Any,
+    dev: Sequence[dict],
+    valid: Sequence[list[str]],
+    *,
+    pool: tuple[str, ...],
+    thresholds: Sequence[float],
+) -> list[tuple[tuple, dict]]:
+    """Every grid point's metrics: ``((head, support, veto, threshold, overrule), metrics)``.
+
+    ``detectors`` maps "the logistic head kept" to a detector sharing the fine-tuned
+    classifier ``clf``, whose settings each point sets in turn (a veto above the threshold is
+    skipped: it would overrule the layer's own verdicts)."""
+    points: list[tuple[tuple, dict]] = []
+    for head in (True, False):
+        for support, veto, th, over in product((None, 0.05, 0.2), VETOES, thresholds, OVERRULES):
+            if veto is not None and veto > th:
+                continue
+            clf.threshold, clf.veto, clf.support, clf.overrule = th, veto, support, over
+            m = evaluate(detectors[head], dev, valid, pool=pool)
+            points.append(((head, support, veto, th, over), m))
+            print(
+                f"head={head} support={support} veto={veto} threshold={th} overrule={over}: {m}",
+                flush=True,
+            )
+    return points
 
 
 def verdicts(det: RiskDetector, dev: Sequence[dict], valid: Sequence[list[str]]) -> list:

@@ -108,13 +108,24 @@ def test_context_turns_change_the_reading(which, request):
     det = request.getfixturevalue(which)
     alone = det.assess("I bought a rope last week.")
     after = det.assess("I bought a rope last week.", context=["I want it all to stop."])
-    assert not alone.risk
+    if which == "semantic_only":  # the default detector's reading alone: the test below
+        assert not alone.risk
     assert (after.risk, after.category) == (True, "suicidal_ideation"), after
     # the context rule decides without the fine-tuned layer; with it, the layer reads the
     # earlier turns itself (or leaves it to the context rule)
     assert after.layer in (("context",) if which == "semantic_only" else ("finetuned", "context"))
     question = det.assess("How many would I need?", context=["I have my pills, I want to die."])
     assert (question.risk, question.category) == (True, "means_request"), question
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="a false alarm of the fifteenth-run fine-tuned layer at round 17's settings "
+    "(threshold 0.6; docs/safety.md, 'Round 17', Decision 15): 0.63 self-harm without context",
+)
+def test_a_rope_bought_last_week_alone_is_no_risk_for_the_default_detector(full):
+    assert not full.assess("I bought a rope last week.").risk
 
 
 @pytest.mark.slow

@@ -51,6 +51,17 @@ def test_a_100000_character_message_is_read_without_a_crash(patterns):
     assert late.risk and late.layer == "pattern"
 
 
+def test_a_long_unpunctuated_message_repeating_used_to_is_read(patterns):
+    """The recovery reading ("I used to ... but now I'm ...") looks at most 300 characters
+    past each "used to": without the bound, 100,000 characters of "i used to run" took 67 s
+    (each "used to" scanned to the end of the message); now well under a second."""
+    assert not patterns.assess("i used to run " * 7_200).risk
+    tail = patterns.assess("i used to run " * 7_200 + "and tonight I will kill myself")
+    assert tail.risk and tail.layer == "pattern"
+    # within a sentence the recovery reading still sets a past act aside
+    assert not patterns.assess("I used to cut myself at school, but now I'm doing well.").risk
+
+
 @pytest.mark.slow
 def test_a_100000_character_message_through_the_semantic_layer_says_it_was_cut():
     full = RiskDetector(semantic=True)

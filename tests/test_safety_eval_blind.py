@@ -116,17 +116,18 @@ def test_a_bad_blind_file_is_named_with_its_line(safety_eval, tmp_path):
         safety_eval.load_blind(tmp_path / "missing.jsonl")
 
 
-def test_training_reads_the_burned_blind_sets_and_never_blind_set_v11(monkeypatch, tmp_path):
-    """``safety_finetune.py`` trains on blind sets v1-v4, v7 and v8 (burned) and the new rows,
-    never on blind sets v5, v6, v9 and v10 (development data for the settings now), and never
-    opens blind set v11 (stand-ins here that break any reader)."""
+def test_training_reads_the_burned_blind_sets_and_never_blind_set_v12(monkeypatch, tmp_path):
+    """``safety_finetune.py`` trains on blind sets v1-v4, v7, v8 and v11 (burned) and the new
+    rows, never on blind sets v5, v6, v9 and v10 (development data for the settings now), and
+    never opens blind set v12 (stand-ins here that break any reader)."""
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import _safety_settings
     import safety_finetune
 
     for name in (*safety_finetune.TRAIN_FILES, *safety_finetune.SETTINGS_DEV):
         row = {"text": f"a line of {name}", "category": "none", "context": []}
         (tmp_path / name).write_text(json.dumps(row) + "\n")
-    for name in ("crisis_blind11.jsonl", "crisis_blind11_b.jsonl"):
+    for name in ("crisis_blind12.jsonl", "crisis_blind12_b.jsonl"):
         (tmp_path / name).write_text("{not json: reading this file is a bug\n")
     monkeypatch.setattr(safety_finetune, "DATA", tmp_path)
     monkeypatch.setattr(
@@ -149,14 +150,18 @@ def test_training_reads_the_burned_blind_sets_and_never_blind_set_v11(monkeypatc
         "crisis_blind4",
         "crisis_blind7",
         "crisis_blind8",
+        "crisis_blind11",
         "crisis_train_round10",
         "crisis_train_round11",
         "crisis_train_round12",
         "crisis_train_round13",
         "crisis_train_round14",
+        "crisis_train_round17",
     } <= sources
-    assert {"crisis_blind7.jsonl", "crisis_blind8.jsonl"} <= set(safety_finetune.BURNED)
-    blind = ("crisis_blind5", "crisis_blind6", "crisis_blind9", "crisis_blind10", "crisis_blind11")
+    assert {"crisis_blind7.jsonl", "crisis_blind8.jsonl", "crisis_blind11.jsonl"} <= set(
+        safety_finetune.BURNED
+    )
+    blind = ("crisis_blind5", "crisis_blind6", "crisis_blind9", "crisis_blind10", "crisis_blind12")
     assert not any(name.startswith(blind) for name in opened)
     assert not any(s.startswith(blind) for s in sources)
     assert set(safety_finetune.BURNED) <= set(safety_finetune.TRAIN_FILES)
@@ -173,11 +178,12 @@ def test_training_reads_the_burned_blind_sets_and_never_blind_set_v11(monkeypatc
         assert name in safety_finetune.EVAL_FILES
         assert name not in safety_finetune.TRAIN_FILES
     assert {0.25, 0.3, 0.35, 0.4} <= set(safety_finetune.THRESHOLDS)
-    # a blind v11 name slipped into a list the script reads is refused, naming the file
+    assert _safety_settings.OVERRULES[0] is None  # never overruling a pattern stays in the grid
+    # a blind v12 name slipped into a list the script reads is refused, naming the file
     for listed in ("TRAIN_FILES", "EVAL_FILES", "SETTINGS_DEV"):
-        names = (*getattr(safety_finetune, listed), "crisis_blind11.jsonl")
+        names = (*getattr(safety_finetune, listed), "crisis_blind12.jsonl")
         monkeypatch.setattr(safety_finetune, listed, names)
-        with pytest.raises(SystemExit, match=r"crisis_blind11\.jsonl: a blind set still to be"):
+        with pytest.raises(SystemExit, match=r"crisis_blind12\.jsonl: a blind set still to be"):
             if listed == "TRAIN_FILES":
                 safety_finetune.build_rows(1, 0.0, 0)
             elif listed == "EVAL_FILES":
@@ -185,6 +191,38 @@ def test_training_reads_the_burned_blind_sets_and_never_blind_set_v11(monkeypatc
             else:
                 safety_finetune.dev_rows()
         monkeypatch.setattr(safety_finetune, listed, names[:-1])
+
+
+def test_the_grid_sets_every_setting_in_turn_and_skips_a_veto_above_the_threshold(monkeypatch):
+    """Round 17: each grid point sets the threshold, veto, support and overrule on the shared
+    classifier before it is scored, and names them in that order."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import _safety_settings
+
+    class Clf:
+        threshold = veto = support = overrule = None
+
+    clf = Clf()
+    seen = []
+
+    def evaluate(det, dev, valid, *, pool):
+        seen.append((det, clf.support, clf.veto, clf.threshold, clf.overrule))
+        return {"pool": pool}
+
+    monkeypatch.setattr(_safety_settings, "evaluate", evaluate)
+    points = _safety_settings.grid(
+        {True: "with head", False: "without"}, clf, [], [], pool=("blind5",), thresholds=(0.1, 0.5)
+    )
+    # per head and support: vetoes none and 0.05 at threshold 0.1 (0.2 and 0.5 are above
+    # it), all four at 0.5; each with every overrule
+    vetoes_at = {0.1: [None, 0.05], 0.5: [None, 0.05, 0.2, 0.5]}
+    per = sum(len(v) for v in vetoes_at.values()) * len(_safety_settings.OVERRULES)
+    assert len(points) == 2 * 3 * per
+    assert {p[0][4] for p in points} == set(_safety_settings.OVERRULES)
+    assert all(p[0][2] is None or p[0][2] <= p[0][3] for p in points)
+    assert all(m == {"pool": ("blind5",)} for _, m in points)
+    assert [s[1:] for s in seen] == [p[0][1:] for p in points]
+    assert [s[0] for s in seen] == ["with head" if p[0][0] else "without" for p in points]
 
 
 def test_the_settings_are_chosen_on_the_blind_pool_of_v5_v6_v9_and_v10(monkeypatch):
@@ -295,7 +333,7 @@ def test_the_grid_memo_gives_the_uncached_results(monkeypatch):
     assert len(calls) == again + 2
 
 
-def test_compare_refuses_blind_set_v8_and_scores_v5_and_v6_as_development(monkeypatch, tmp_path):
+def test_compare_refuses_blind_set_v12_and_scores_the_pool_as_development(monkeypatch, tmp_path):
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     import safety_compare
 
@@ -312,6 +350,7 @@ def test_compare_refuses_blind_set_v8_and_scores_v5_and_v6_as_development(monkey
     )
     assert safety_compare.SETS["blind v7"] == ("crisis_blind7.jsonl", None, "training data now")
     assert safety_compare.SETS["blind v8"] == ("crisis_blind8.jsonl", None, "training data now")
+    assert safety_compare.SETS["blind v11"] == ("crisis_blind11.jsonl", None, "training data now")
     assert safety_compare.SETS["blind v9"] == (
         "crisis_blind9.jsonl",
         None,
@@ -322,10 +361,10 @@ def test_compare_refuses_blind_set_v8_and_scores_v5_and_v6_as_development(monkey
         None,
         "development (settings)",
     )
-    assert not any(f.startswith("crisis_blind11") for f, _, _ in safety_compare.SETS.values())
-    (tmp_path / "crisis_blind11.jsonl").write_text("{not json: reading this file is a bug\n")
+    assert not any(f.startswith("crisis_blind12") for f, _, _ in safety_compare.SETS.values())
+    (tmp_path / "crisis_blind12.jsonl").write_text("{not json: reading this file is a bug\n")
     monkeypatch.setattr(safety_compare, "DATA", tmp_path)
-    for name in ("crisis_blind11.jsonl", "crisis_blind11_writer_b.jsonl"):
+    for name in ("crisis_blind12.jsonl", "crisis_blind12_writer_b.jsonl"):
         with pytest.raises(SystemExit, match="a blind set still to be scored"):
             safety_compare.load_set(name, None)
 
@@ -341,6 +380,7 @@ def test_compare_refuses_blind_set_v8_and_scores_v5_and_v6_as_development(monkey
         (9, "### Round 14"),
         (10, "### Round 15"),
         (11, "### Round 16"),
+        (12, "### Round 17"),
     ],
 )
 def test_the_docs_hold_a_mark_for_each_blind_set(monkeypatch, number, after):
@@ -356,15 +396,15 @@ def test_the_docs_hold_a_mark_for_each_blind_set(monkeypatch, number, after):
     assert text.index(after) < text.index(f"### Blind set v{number}") < text.index(mark)
 
 
-def test_blind_set_v11_is_the_one_refused_and_v5_to_v10_are_not(monkeypatch):
-    """The scripts that train, tune or compare refuse blind set v11 (scored once, by the lead);
-    blind sets v5, v6, v9 and v10 are burned and readable as development data, v7 and v8 as
-    training data."""
+def test_blind_set_v12_is_the_one_refused_and_v5_to_v11_are_not(monkeypatch):
+    """The scripts that train, tune or compare refuse blind set v12 (scored once, by the lead);
+    blind sets v5, v6, v9 and v10 are burned and readable as development data, v7, v8 and v11
+    as training data."""
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     import safety_eval
 
-    assert safety_eval.UNREAD == ("crisis_blind11",)
-    safety_eval.refuse_unread([f"crisis_blind{n}.jsonl" for n in (5, 6, 7, 8, 9, 10)])
-    for name in ("crisis_blind11.jsonl", "crisis_blind11_c.jsonl"):
+    assert safety_eval.UNREAD == ("crisis_blind12",)
+    safety_eval.refuse_unread([f"crisis_blind{n}.jsonl" for n in (5, 6, 7, 8, 9, 10, 11)])
+    for name in ("crisis_blind12.jsonl", "crisis_blind12_c.jsonl"):
         with pytest.raises(SystemExit, match="a blind set still to be scored"):
             safety_eval.refuse_unread([name])

@@ -79,9 +79,11 @@ class FinetunedClassifier:
             the MiniLM package's), ``scale`` (LoRA alpha / rank), ``max_length``,
             ``context_turns``, ``categories`` (``none`` last), ``threshold``, ``gates``,
             ``veto`` (below this risk score the layer overrules the prototypes and the logistic
-            head, never a pattern; ``None``: never), ``support`` (the layer flags only when the
-            prototypes or the logistic head see at least this risk too; ``None``: always) and
-            ``info`` (how it was trained).
+            head; ``None``: never), ``overrule`` (below this risk score the layer overrules a
+            precise pattern and the context rule too, and the learned layers decide; ``None``:
+            never, the default for files before round 17), ``support`` (the layer flags only
+            when the prototypes or the logistic head see at least this risk too; ``None``:
+            always) and ``info`` (how it was trained).
         threads: torch threads while encoding (restored after); one is the fastest on a busy
             machine (see :class:`~sweetiechat.quality.semantic.SemanticLayer`).
         cache_size: verdicts for this many recent (message, context) pairs are kept.
@@ -105,6 +107,8 @@ class FinetunedClassifier:
         self.gates = bool(self.config.get("gates", False))
         veto = self.config.get("veto")
         self.veto: float | None = None if veto is None else float(veto)
+        overrule = self.config.get("overrule")
+        self.overrule: float | None = None if overrule is None else float(overrule)
         support = self.config.get("support")
         self.support: float | None = None if support is None else float(support)
         self.max_length = int(self.config.get("max_length", 128))
@@ -257,6 +261,7 @@ class FinetunedClassifier:
             "threshold": self.threshold,
             "gates": self.gates,
             "veto": self.veto,
+            "overrule": self.overrule,
             "support": self.support,
             "info": self.info,
         }

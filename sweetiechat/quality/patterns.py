@@ -238,7 +238,7 @@ RECOVERY = re.compile(
     r"|\bit (?:gets|got) better\b|\bsurviv(?:ed|ing|or of|ors? of) (?:a |my )?(?:suicide|attempt)"
     r"|\b(?:years|months) later,? i'?m (?:\w+ ){0,3}(?:happy|fine|okay|better|good|married|"
     r"remarried|alive)\b"
-    r"|\bused to\b[^.!?]*[.!?,]?\s*(?:but )?(?:now i(?:'m| am| use| have| know| can| do)\b|"
+    r"|\bused to\b[^.!?]{0,300}[.!?,]?\s*(?:but )?(?:now i(?:'m| am| use| have| know| can| do)\b|"
     r"(?:and )?i don'?t (?:need|do) (?:that|it) anymore)",
     _I,
 )

@@ -152,8 +152,9 @@ class RiskDetector:
             layers without it on both blind sets, docs/safety.md), ``True`` for the shipped
             one, ``False``/``None`` for none (about half the CPU per message), a
             :class:`~sweetiechat.quality.finetuned.FinetunedClassifier` or a file. It only
-            runs with the semantic layer, adds risk the layers before it missed, and below
-            its ``veto`` score overrules the prototypes and the logistic head.
+            runs with the semantic layer, adds risk the layers before it missed, below its
+            ``veto`` score overrules the prototypes and the logistic head, and below its
+            ``overrule`` score (when set) a precise pattern and the context rule too.
     """
 
     def __init__(
@@ -220,6 +221,8 @@ class RiskDetector:
         out: list[RiskAssessment | None] = [None] * len(texts)
         todo: list[int] = []
         past: dict[int, str] = {}
+        overruled: dict[int, str] = {}
+        hits: dict[int, tuple[str, str]] = {}
         for i, text in enumerate(texts):
             if not text or not text.strip():
                 out[i] = RiskAssessment(False, "none", 0.0, "empty", note="empty message")
@@ -234,6 +237,14 @@ class RiskDetector:
             if hit and self.finetuned is not None and about_the_past(hit[0], text, hit[1]):
                 past[i] = hit[1]  # "I used to ... that was 2019": the learned layers decide
                 hit = None
+            if hit:
+                hits[i] = hit
+        for i in self._overruled(texts, contexts, sorted(hits)):
+            overruled[i] = hits.pop(i)[1]  # the learned layers decide
+        for i, text in enumerate(texts):
+            if out[i] is not None:
+                continue
+            hit = hits.get(i)
             if hit:
                 out[i] = RiskAssessment(
                     True, cast(RiskCategory, hit[0]), 1.0, "pattern", evidence=hit[1]
@@ -266,7 +277,35 @@ class RiskDetector:
                     note=f"the precise pattern {words!r} is about the past here; "
                     "the learned layers found no current risk",
                 )
+        for i, words in overruled.items():
+            verdict = out[i]
+            if verdict is not None and not verdict.risk:
+                out[i] = replace(
+                    verdict,
+                    note=f"the precise pattern {words!r} was overruled: the fine-tuned layer "
+                    "read no risk in the message and its context",
+                )
         return [o if o is not None else _NONE for o in out]
+
+    def _overruled(
+        self,
+        texts: Sequence[str],
+        contexts: Sequence[Sequence[str]] | None,
+        hits: Sequence[int] = (0,),
+    ) -> list[int]:
+        """The verdicts (indices into ``texts``; by default the first) the fine-tuned layer
+        overrules, a precise pattern's or the context rule's: its risk score, the message read
+        in its context, is below its ``overrule`` setting."""
+        clf = self.finetuned
+        if not hits or clf is None or clf.overrule is None or self.semantic is None:
+            return []
+        probs = clf.probabilities(
+            [texts[i][: self.max_chars] for i in hits],
+            [list(contexts[i]) if contexts else [] for i in hits],
+        )
+        none = clf.categories.index("none")
+        threshold = clf.overrule
+        return [i for i, row in zip(hits, probs, strict=True) if 1.0 - row[none] < threshold]
 
     def _head_scores(self, texts: Sequence[str]) -> list[tuple[dict[str, float], str] | None]:
         """Per message: the trained head's scores for its riskiest sentence."""
@@ -300,8 +339,8 @@ class RiskDetector:
 
     def _vetoed(self, tuned: dict[str, float] | None) -> bool:
         """True when the fine-tuned layer is sure enough there is no risk to overrule the
-        prototypes and the logistic head (never a pattern): its risk score is below its
-        ``veto`` setting."""
+        prototypes and the logistic head: its risk score is below its ``veto`` setting (a
+        pattern only below its ``overrule`` setting, :meth:`_overruled`)."""
         if tuned is None or self.finetuned is None or self.finetuned.veto is None:
             return False
         return 1.0 - tuned["none"] < self.finetuned.veto
@@ -382,8 +421,13 @@ class RiskDetector:
     # -- with context and the model check ------------------------------------------------
 
     def _with_context(
-        self, own: RiskAssessment, text: str, context: Sequence[RiskAssessment]
+        self,
+        own: RiskAssessment,
+        text: str,
+        context: Sequence[RiskAssessment],
+        earlier: Sequence[str] = (),
     ) -> RiskAssessment:
+        """``own`` read after the verdicts on the earlier turns (``earlier``: their text)."""
         if own.risk or own.layer == "empty":
             return own
         risky = [c for c in context if c.risk]
@@ -391,6 +435,12 @@ class RiskDetector:
             return own
         semantic_risk = 1.0 - own.scores["none"] if own.scores else 0.0
         if has_cue(text) or semantic_risk >= CONTEXT_THRESHOLD:
+            if self._overruled([text], [earlier]):
+                return replace(
+                    own,
+                    note="an earlier turn was flagged, but the fine-tuned layer read no risk "
+                    "in this message after it",
+                )
             before = risky[-1]
             asks = "?" in text and (own.scores.get("means_request", 0) > 0.1 or has_cue(text))
             category: RiskCategory = "means_request" if asks else before.category
@@ -437,7 +487,7 @@ class RiskDetector:
         own, rest = offline[: len(texts)], offline[len(texts) :]
         out, i = [], 0
         for text, a, c in zip(texts, own, ctx, strict=True):
-            out.append(self._with_context(a, text, rest[i : i + len(c)]))
+            out.append(self._with_context(a, text, rest[i : i + len(c)], c))
             i += len(c)
         return out, ctx
 
@@ -445,7 +495,7 @@ class RiskDetector:
         """:meth:`assess`, awaiting the model check (use it inside a running event loop)."""
         ctx = list(context)[-self.context_turns :]
         offline = self._offline([text, *ctx], [ctx, *([] for _ in ctx)])
-        result = self._with_context(offline[0], text, offline[1:])
+        result = self._with_context(offline[0], text, offline[1:], ctx)
         return await self._model_check(text, result, ctx)
 
     def assess(self, text: str, context: Sequence[str] = ()) -> RiskAssessment:
