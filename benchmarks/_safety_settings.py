@@ -15,6 +15,7 @@ from sweetiechat.quality.risk import RiskAssessment, RiskDetector
 
 __all__ = [
     "OVERRULES",
+    "PROTOTYPE_THRESHOLDS",
     "ScoreMemo",
     "choose",
     "choose_recall_first",
@@ -29,6 +30,10 @@ __all__ = [
 OVERRULES = (None, 0.02, 0.05, 0.1)
 #: The grid's ``veto`` settings (``None``: the fine-tuned layer never overrules the prototypes).
 VETOES = (None, 0.05, 0.2, 0.5)
+#: The prototypes' thresholds the grid tries (round 18; 0.6 is ``risk.SEMANTIC_THRESHOLD``), with
+#: the logistic head off and no support condition only (what every decision since round 16
+#: chose), so that the grid stays about ten minutes.
+PROTOTYPE_THRESHOLDS = (0.6, 0.7, 0.8)
 
 
 def pr(out: Sequence[RiskAssessment], rows: Sequence[dict]) -> dict[str, float]:
@@ -91,21 +96,30 @@ def grid(
     pool: tuple[str, ...],
     thresholds: Sequence[float],
 ) -> list[tuple[tuple, dict]]:
-    """Every grid point's metrics: ``((head, support, veto, threshold, overrule), metrics)``.
+    """Every grid point's metrics: ``((head, support, veto, threshold, overrule, prototypes),
+    metrics)``.
 
     ``detectors`` maps "the logistic head kept" to a detector sharing the fine-tuned
-    classifier ``clf``, whose settings each point sets in turn (a veto above the threshold is
-    skipped: it would overrule the layer's own verdicts)."""
+    classifier ``clf``, whose settings each point sets in turn, with the detector's prototype
+    threshold (a veto above the threshold is skipped: it would overrule the layer's own
+    verdicts; a prototype threshold other than the first only with the head off and no
+    support condition)."""
     points: list[tuple[tuple, dict]] = []
     for head in (True, False):
-        for support, veto, th, over in product((None, 0.05, 0.2), VETOES, thresholds, OVERRULES):
+        for support, veto, th, over, proto in product(
+            (None, 0.05, 0.2), VETOES, thresholds, OVERRULES, PROTOTYPE_THRESHOLDS
+        ):
             if veto is not None and veto > th:
                 continue
+            if proto != PROTOTYPE_THRESHOLDS[0] and (head or support is not None):
+                continue
             clf.threshold, clf.veto, clf.support, clf.overrule = th, veto, support, over
+            detectors[head].threshold = proto
             m = evaluate(detectors[head], dev, valid, pool=pool)
-            points.append(((head, support, veto, th, over), m))
+            points.append(((head, support, veto, th, over, proto), m))
             print(
-                f"head={head} support={support} veto={veto} threshold={th} overrule={over}: {m}",
+                f"head={head} support={support} veto={veto} threshold={th} overrule={over} "
+                f"prototypes={proto}: {m}",
                 flush=True,
             )
     return points

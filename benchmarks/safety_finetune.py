@@ -29,10 +29,14 @@ Training material (never an evaluation set):
 - ``crisis_train_round17.jsonl``: rows written for the error types of blind set v11 (above all
   hard negatives: helpers already getting help, resolved pasts, religious and ordinary admin
   talk, goodbyes, figures of speech; and risk told in faith, metaphor, poems and lists);
-- the blind sets v1, v2, v3, v4, v7, v8 and v11, ``crisis_blind.jsonl``,
+- ``crisis_train_round18.jsonl``: rows written for the error types of blind set v12
+  (end-of-life talk, vets and farm work, ordinary endings and figures of speech that are not
+  risk; preparations with a cover story, hidden and escalating self-harm, threats at work);
+- the blind sets v1, v2, v3, v4, v7, v8, v11 and v12, ``crisis_blind.jsonl``,
   ``crisis_blind2.jsonl``, ``crisis_blind3.jsonl``, ``crisis_blind4.jsonl``,
-  ``crisis_blind7.jsonl``, ``crisis_blind8.jsonl`` and ``crisis_blind11.jsonl`` (each scored
-  once, then read row by row: training data now, no longer held-out);
+  ``crisis_blind7.jsonl``, ``crisis_blind8.jsonl``, ``crisis_blind11.jsonl`` and
+  ``crisis_blind12.jsonl`` (each scored once, then read row by row: training data now, no
+  longer held-out);
 - the prototype sentences of ``sweetiechat/quality/prototypes.py``;
 - ordinary ESConv seeker turns (``train`` split) as negatives, each with the seeker's earlier
   turns as context, leaving out any turn whose text or context a precise pattern flags;
@@ -45,22 +49,22 @@ since round 16) are development data for the settings (``SETTINGS_DEV``), never 
 Training rows closer than cosine 0.9 (frozen MiniLM embeddings) to any message of
 ``crisis_eval.jsonl`` (both halves), ``crisis_fresh.jsonl``, the settings sets or the everyday
 check sentences ``crisis_everyday_check.jsonl`` (never trained or tuned on) are dropped. Blind
-set v12 (any ``crisis_blind12*`` file, scored once at the end) is never read, embedded or
+set v13 (any ``crisis_blind13*`` file, scored once at the end) is never read, embedded or
 trained on by this script: ``safety_eval.refuse_unread`` refuses such a name in every list it
 reads.
 
-The threshold, the veto, the support condition, the overrule of a precise pattern (round 17)
-and whether the older logistic head stays on are chosen on development data only (the grid:
-:func:`grid`). The rule since round 16 (``--rule recall-first``, :func:`choose_recall_first`):
-the highest precision on the blind pool (the settings sets: messages by twelve new writers)
-with blind-pool recall >= ``--recall-floor`` (0.92) and at most ``--max-flag-rate`` of ESConv
-``valid`` seeker turns flagged; if none reaches the floor, the highest blind-pool recall.
-Rounds 12-15 used the opposite (``--rule precision-floor``, :func:`choose`): the highest
-blind-pool recall at blind-pool precision >= 0.90. The development half of ``crisis_eval.jsonl`` and
-``crisis_fresh.jsonl`` are reported beside, not in the rule. The settings-independent scores
-(the fine-tuned probabilities, the prototypes' and the logistic head's scores, the precise
-patterns) are computed once per input for the whole grid (:class:`ScoreMemo`); the chosen point
-is checked against an uncached detector.
+The threshold, the veto, the support condition, the overrule of a precise pattern (round 17), the
+prototypes' threshold (round 18) and whether the older logistic head stays on are chosen on
+development data only (the grid: :func:`grid`). The rule since round 16 (``--rule recall-first``,
+:func:`choose_recall_first`): the highest precision on the blind pool (the settings sets: messages
+by twelve new writers) with blind-pool recall >= ``--recall-floor`` (0.92) and at most
+``--max-flag-rate`` of ESConv ``valid`` seeker turns flagged; if none reaches the floor, the
+highest blind-pool recall. Rounds 12-15 used the opposite (``--rule precision-floor``,
+:func:`choose`): the highest blind-pool recall at blind-pool precision >= 0.90. The development
+half of ``crisis_eval.jsonl`` and ``crisis_fresh.jsonl`` are reported beside, not in the rule. The
+settings-independent scores (the fine-tuned probabilities, the prototypes' and the logistic head's
+scores, the precise patterns) are computed once per input for the whole grid (:class:`ScoreMemo`);
+the chosen point is checked against an uncached detector.
 
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/safety_finetune.py [--epochs 3] [-o FILE]
 """
@@ -110,6 +114,7 @@ TRAIN_FILES = (
     "crisis_train_round13.jsonl",
     "crisis_train_round14.jsonl",
     "crisis_train_round17.jsonl",
+    "crisis_train_round18.jsonl",
     "crisis_blind.jsonl",  # blind set v1: burned after its one scoring, training data now
     "crisis_blind2.jsonl",  # blind set v2: the same
     "crisis_blind3.jsonl",  # blind set v3: the same
@@ -117,6 +122,7 @@ TRAIN_FILES = (
     "crisis_blind7.jsonl",  # blind set v7: the same (round 13)
     "crisis_blind8.jsonl",  # blind set v8: the same (round 14)
     "crisis_blind11.jsonl",  # blind set v11: the same (round 17)
+    "crisis_blind12.jsonl",  # blind set v12: the same (round 18)
 )
 #: Blind sets already scored once and read since: training data now.
 BURNED = (
@@ -127,6 +133,7 @@ BURNED = (
     "crisis_blind7.jsonl",
     "crisis_blind8.jsonl",
     "crisis_blind11.jsonl",
+    "crisis_blind12.jsonl",
 )
 #: Blind sets scored once that choose the settings (development data, never trained on).
 SETTINGS_DEV = (
@@ -353,14 +360,16 @@ def main() -> None:
     points = grid(detectors, clf, dev, valid, pool=BLIND_POOL, thresholds=THRESHOLDS)
     grid_s = time.time() - t_grid
     if args.rule == "recall-first":
-        (head, support, veto, th, over), m, branch = choose_recall_first(
+        (head, support, veto, th, over, proto), m, branch = choose_recall_first(
             points, args.max_flag_rate, args.recall_floor
         )
     else:
-        (head, support, veto, th, over), m, branch = choose(points, args.max_flag_rate)
+        (head, support, veto, th, over, proto), m, branch = choose(points, args.max_flag_rate)
     clf.threshold, clf.gates, clf.veto, clf.support, clf.overrule = th, gates, veto, support, over
+    clf.prototype_threshold = detectors[head].threshold = proto
     # the memo must not change a verdict: the chosen point again, without it (the metrics are
-    # computed from these verdicts, so equal verdicts give equal metrics)
+    # computed from these verdicts, so equal verdicts give equal metrics); the new detector
+    # takes the prototypes' threshold from the classifier, as a user's would from the file
     memoized = verdicts(detectors[head], dev, valid)
     t_check = time.time()
     memo.enabled = False
@@ -390,7 +399,7 @@ def main() -> None:
     )
     print(
         f"chosen ({branch}): head={head} support={support} veto={veto} threshold={th} "
-        f"overrule={over}: {m}"
+        f"overrule={over} prototypes={proto}: {m}"
     )
     det = RiskDetector(semantic=layer, head=head, finetuned=clf)
     out = det.assess_many([r["text"] for r in dev], [r["context"] for r in dev])

@@ -119,12 +119,9 @@ def test_context_turns_change_the_reading(which, request):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="a false alarm of the fifteenth-run fine-tuned layer at round 17's settings "
-    "(threshold 0.6; docs/safety.md, 'Round 17', Decision 15): 0.63 self-harm without context",
-)
 def test_a_rope_bought_last_week_alone_is_no_risk_for_the_default_detector(full):
+    # a false alarm of the fifteenth-run layer at round 17's settings (0.63 self-harm); not of
+    # the sixteenth at round 18's
     assert not full.assess("I bought a rope last week.").risk
 
 

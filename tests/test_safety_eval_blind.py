@@ -116,10 +116,10 @@ def test_a_bad_blind_file_is_named_with_its_line(safety_eval, tmp_path):
         safety_eval.load_blind(tmp_path / "missing.jsonl")
 
 
-def test_training_reads_the_burned_blind_sets_and_never_blind_set_v12(monkeypatch, tmp_path):
-    """``safety_finetune.py`` trains on blind sets v1-v4, v7, v8 and v11 (burned) and the new
-    rows, never on blind sets v5, v6, v9 and v10 (development data for the settings now), and
-    never opens blind set v12 (stand-ins here that break any reader)."""
+def test_training_reads_the_burned_blind_sets_and_never_blind_set_v13(monkeypatch, tmp_path):
+    """``safety_finetune.py`` trains on blind sets v1-v4, v7, v8, v11 and v12 (burned) and the
+    new rows, never on blind sets v5, v6, v9 and v10 (development data for the settings now),
+    and never opens blind set v13 (stand-ins here that break any reader)."""
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     import _safety_settings
     import safety_finetune
@@ -127,7 +127,7 @@ def test_training_reads_the_burned_blind_sets_and_never_blind_set_v12(monkeypatc
     for name in (*safety_finetune.TRAIN_FILES, *safety_finetune.SETTINGS_DEV):
         row = {"text": f"a line of {name}", "category": "none", "context": []}
         (tmp_path / name).write_text(json.dumps(row) + "\n")
-    for name in ("crisis_blind12.jsonl", "crisis_blind12_b.jsonl"):
+    for name in ("crisis_blind13.jsonl", "crisis_blind13_b.jsonl"):
         (tmp_path / name).write_text("{not json: reading this file is a bug\n")
     monkeypatch.setattr(safety_finetune, "DATA", tmp_path)
     monkeypatch.setattr(
@@ -151,17 +151,22 @@ def test_training_reads_the_burned_blind_sets_and_never_blind_set_v12(monkeypatc
         "crisis_blind7",
         "crisis_blind8",
         "crisis_blind11",
+        "crisis_blind12",
         "crisis_train_round10",
         "crisis_train_round11",
         "crisis_train_round12",
         "crisis_train_round13",
         "crisis_train_round14",
         "crisis_train_round17",
+        "crisis_train_round18",
     } <= sources
-    assert {"crisis_blind7.jsonl", "crisis_blind8.jsonl", "crisis_blind11.jsonl"} <= set(
-        safety_finetune.BURNED
-    )
-    blind = ("crisis_blind5", "crisis_blind6", "crisis_blind9", "crisis_blind10", "crisis_blind12")
+    assert {
+        "crisis_blind7.jsonl",
+        "crisis_blind8.jsonl",
+        "crisis_blind11.jsonl",
+        "crisis_blind12.jsonl",
+    } <= set(safety_finetune.BURNED)
+    blind = ("crisis_blind5", "crisis_blind6", "crisis_blind9", "crisis_blind10", "crisis_blind13")
     assert not any(name.startswith(blind) for name in opened)
     assert not any(s.startswith(blind) for s in sources)
     assert set(safety_finetune.BURNED) <= set(safety_finetune.TRAIN_FILES)
@@ -179,11 +184,11 @@ def test_training_reads_the_burned_blind_sets_and_never_blind_set_v12(monkeypatc
         assert name not in safety_finetune.TRAIN_FILES
     assert {0.25, 0.3, 0.35, 0.4} <= set(safety_finetune.THRESHOLDS)
     assert _safety_settings.OVERRULES[0] is None  # never overruling a pattern stays in the grid
-    # a blind v12 name slipped into a list the script reads is refused, naming the file
+    # a blind v13 name slipped into a list the script reads is refused, naming the file
     for listed in ("TRAIN_FILES", "EVAL_FILES", "SETTINGS_DEV"):
-        names = (*getattr(safety_finetune, listed), "crisis_blind12.jsonl")
+        names = (*getattr(safety_finetune, listed), "crisis_blind13.jsonl")
         monkeypatch.setattr(safety_finetune, listed, names)
-        with pytest.raises(SystemExit, match=r"crisis_blind12\.jsonl: a blind set still to be"):
+        with pytest.raises(SystemExit, match=r"crisis_blind13\.jsonl: a blind set still to be"):
             if listed == "TRAIN_FILES":
                 safety_finetune.build_rows(1, 0.0, 0)
             elif listed == "EVAL_FILES":
@@ -194,31 +199,39 @@ def test_training_reads_the_burned_blind_sets_and_never_blind_set_v12(monkeypatc
 
 
 def test_the_grid_sets_every_setting_in_turn_and_skips_a_veto_above_the_threshold(monkeypatch):
-    """Round 17: each grid point sets the threshold, veto, support and overrule on the shared
-    classifier before it is scored, and names them in that order."""
+    """Each grid point sets the threshold, veto, support and overrule (round 17) on the shared
+    classifier and the prototypes' threshold (round 18) on the detector before it is scored,
+    and names them in that order; other prototype thresholds than the first only with the
+    logistic head off and no support condition."""
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     import _safety_settings
 
     class Clf:
         threshold = veto = support = overrule = None
 
+    class Det:
+        def __init__(self, name):
+            self.name, self.threshold = name, None
+
     clf = Clf()
+    dets = {True: Det("with head"), False: Det("without")}
     seen = []
 
     def evaluate(det, dev, valid, *, pool):
-        seen.append((det, clf.support, clf.veto, clf.threshold, clf.overrule))
+        seen.append((det.name, clf.support, clf.veto, clf.threshold, clf.overrule, det.threshold))
         return {"pool": pool}
 
     monkeypatch.setattr(_safety_settings, "evaluate", evaluate)
-    points = _safety_settings.grid(
-        {True: "with head", False: "without"}, clf, [], [], pool=("blind5",), thresholds=(0.1, 0.5)
-    )
-    # per head and support: vetoes none and 0.05 at threshold 0.1 (0.2 and 0.5 are above
-    # it), all four at 0.5; each with every overrule
-    vetoes_at = {0.1: [None, 0.05], 0.5: [None, 0.05, 0.2, 0.5]}
-    per = sum(len(v) for v in vetoes_at.values()) * len(_safety_settings.OVERRULES)
-    assert len(points) == 2 * 3 * per
+    points = _safety_settings.grid(dets, clf, [], [], pool=("blind5",), thresholds=(0.1, 0.5))
+    # per head and support: vetoes none and 0.05 at threshold 0.1 (0.2 and 0.5 are above it),
+    # all four at 0.5; each with every overrule; every prototype threshold only without the
+    # head and the support condition
+    per = 6 * len(_safety_settings.OVERRULES)
+    protos = _safety_settings.PROTOTYPE_THRESHOLDS
+    assert len(points) == 2 * 3 * per + (len(protos) - 1) * per
     assert {p[0][4] for p in points} == set(_safety_settings.OVERRULES)
+    assert {p[0][5] for p in points} == set(protos) and protos[0] == 0.6
+    assert all(p[0][5] == protos[0] for p in points if p[0][0] or p[0][1] is not None)
     assert all(p[0][2] is None or p[0][2] <= p[0][3] for p in points)
     assert all(m == {"pool": ("blind5",)} for _, m in points)
     assert [s[1:] for s in seen] == [p[0][1:] for p in points]
@@ -333,7 +346,7 @@ def test_the_grid_memo_gives_the_uncached_results(monkeypatch):
     assert len(calls) == again + 2
 
 
-def test_compare_refuses_blind_set_v12_and_scores_the_pool_as_development(monkeypatch, tmp_path):
+def test_compare_refuses_blind_set_v13_and_scores_the_pool_as_development(monkeypatch, tmp_path):
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     import safety_compare
 
@@ -351,6 +364,7 @@ def test_compare_refuses_blind_set_v12_and_scores_the_pool_as_development(monkey
     assert safety_compare.SETS["blind v7"] == ("crisis_blind7.jsonl", None, "training data now")
     assert safety_compare.SETS["blind v8"] == ("crisis_blind8.jsonl", None, "training data now")
     assert safety_compare.SETS["blind v11"] == ("crisis_blind11.jsonl", None, "training data now")
+    assert safety_compare.SETS["blind v12"] == ("crisis_blind12.jsonl", None, "training data now")
     assert safety_compare.SETS["blind v9"] == (
         "crisis_blind9.jsonl",
         None,
@@ -361,10 +375,10 @@ def test_compare_refuses_blind_set_v12_and_scores_the_pool_as_development(monkey
         None,
         "development (settings)",
     )
-    assert not any(f.startswith("crisis_blind12") for f, _, _ in safety_compare.SETS.values())
-    (tmp_path / "crisis_blind12.jsonl").write_text("{not json: reading this file is a bug\n")
+    assert not any(f.startswith("crisis_blind13") for f, _, _ in safety_compare.SETS.values())
+    (tmp_path / "crisis_blind13.jsonl").write_text("{not json: reading this file is a bug\n")
     monkeypatch.setattr(safety_compare, "DATA", tmp_path)
-    for name in ("crisis_blind12.jsonl", "crisis_blind12_writer_b.jsonl"):
+    for name in ("crisis_blind13.jsonl", "crisis_blind13_writer_b.jsonl"):
         with pytest.raises(SystemExit, match="a blind set still to be scored"):
             safety_compare.load_set(name, None)
 
@@ -381,6 +395,7 @@ def test_compare_refuses_blind_set_v12_and_scores_the_pool_as_development(monkey
         (10, "### Round 15"),
         (11, "### Round 16"),
         (12, "### Round 17"),
+        (13, "### Round 18"),
     ],
 )
 def test_the_docs_hold_a_mark_for_each_blind_set(monkeypatch, number, after):
@@ -396,15 +411,15 @@ def test_the_docs_hold_a_mark_for_each_blind_set(monkeypatch, number, after):
     assert text.index(after) < text.index(f"### Blind set v{number}") < text.index(mark)
 
 
-def test_blind_set_v12_is_the_one_refused_and_v5_to_v11_are_not(monkeypatch):
-    """The scripts that train, tune or compare refuse blind set v12 (scored once, by the lead);
-    blind sets v5, v6, v9 and v10 are burned and readable as development data, v7, v8 and v11
-    as training data."""
+def test_blind_set_v13_is_the_one_refused_and_v5_to_v12_are_not(monkeypatch):
+    """The scripts that train, tune or compare refuse blind set v13 (scored once, by the lead);
+    blind sets v5, v6, v9 and v10 are burned and readable as development data, v7, v8, v11 and
+    v12 as training data."""
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     import safety_eval
 
-    assert safety_eval.UNREAD == ("crisis_blind12",)
-    safety_eval.refuse_unread([f"crisis_blind{n}.jsonl" for n in (5, 6, 7, 8, 9, 10, 11)])
-    for name in ("crisis_blind12.jsonl", "crisis_blind12_c.jsonl"):
+    assert safety_eval.UNREAD == ("crisis_blind13",)
+    safety_eval.refuse_unread([f"crisis_blind{n}.jsonl" for n in (5, 6, 7, 8, 9, 10, 11, 12)])
+    for name in ("crisis_blind13.jsonl", "crisis_blind13_c.jsonl"):
         with pytest.raises(SystemExit, match="a blind set still to be scored"):
             safety_eval.refuse_unread([name])

@@ -81,9 +81,11 @@ class FinetunedClassifier:
             ``veto`` (below this risk score the layer overrules the prototypes and the logistic
             head; ``None``: never), ``overrule`` (below this risk score the layer overrules a
             precise pattern and the context rule too, and the learned layers decide; ``None``:
-            never, the default for files before round 17), ``support`` (the layer flags only
-            when the prototypes or the logistic head see at least this risk too; ``None``:
-            always) and ``info`` (how it was trained).
+            never, the default for files before round 17), ``prototype_threshold`` (the
+            prototypes' threshold chosen with these settings, which a detector using this layer
+            takes unless given its own; ``None``: the detector's default, 0.6), ``support``
+            (the layer flags only when the prototypes or the logistic head see at least this
+            risk too; ``None``: always) and ``info`` (how it was trained).
         threads: torch threads while encoding (restored after); one is the fastest on a busy
             machine (see :class:`~sweetiechat.quality.semantic.SemanticLayer`).
         cache_size: verdicts for this many recent (message, context) pairs are kept.
@@ -109,6 +111,8 @@ class FinetunedClassifier:
         self.veto: float | None = None if veto is None else float(veto)
         overrule = self.config.get("overrule")
         self.overrule: float | None = None if overrule is None else float(overrule)
+        prototypes = self.config.get("prototype_threshold")
+        self.prototype_threshold: float | None = None if prototypes is None else float(prototypes)
         support = self.config.get("support")
         self.support: float | None = None if support is None else float(support)
         self.max_length = int(self.config.get("max_length", 128))
@@ -225,6 +229,30 @@ class FinetunedClassifier:
         )
         return np.stack([found[k] for k in keys])
 
+    def reads_whole(
+        self, texts: Sequence[str], contexts: Sequence[Sequence[str]] | None = None
+    ) -> list[bool]:
+        """Per message: True when the layer reads all of it (its tokens fit within
+        ``max_length`` beside its context; "longest_first" truncation cuts the longer part
+        first, so a message of at most half the budget is never cut). Only such a verdict may
+        overrule a precise pattern: the layer cannot clear words it never read."""
+        self._load()
+        ctx = [format_context(c, self.context_turns) for c in (contexts or [[] for _ in texts])]
+        out = []
+        for text, context in zip(texts, ctx, strict=True):
+            message = text.strip()[:_MAX_CHARS]
+            if len(message) < len(text.strip()):
+                out.append(False)
+                continue
+            n = len(self._tokenizer(message, add_special_tokens=False)["input_ids"])
+            if not context:
+                out.append(n + 2 <= self.max_length)
+                continue
+            budget = self.max_length - 3
+            m = len(self._tokenizer(context, add_special_tokens=False)["input_ids"])
+            out.append(n + m <= budget or n <= budget // 2)
+        return out
+
     def _encode(self, pairs: Sequence[tuple[str, str]], batch_size: int = 32) -> np.ndarray:
         import torch
 
@@ -262,6 +290,7 @@ class FinetunedClassifier:
             "gates": self.gates,
             "veto": self.veto,
             "overrule": self.overrule,
+            "prototype_threshold": self.prototype_threshold,
             "support": self.support,
             "info": self.info,
         }

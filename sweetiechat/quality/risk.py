@@ -133,10 +133,13 @@ class RiskDetector:
     Args:
         semantic: use the MiniLM layer: ``True``, ``False``, ``"auto"`` (when its packages are
             installed; warns once otherwise) or a :class:`SemanticLayer`.
-        threshold: semantic risk score (1 - P(none)) at which a message is flagged.
+        threshold: semantic risk score (1 - P(none)) at which the prototypes flag a message;
+            ``None`` (the default): the fine-tuned layer's ``prototype_threshold`` when its file
+            sets one, else ``SEMANTIC_THRESHOLD`` (0.6).
         model: a chat backend for the optional model check (through ``choose``); it is
             asked about messages the offline layers find uncertain, and about non-English text.
-        model_band: the semantic risk scores, below ``threshold``, that count as uncertain.
+        model_band: the semantic risk scores that count as uncertain; ``None`` (the
+            default): from 0.25 up to the prototypes' ``threshold``.
         context_turns: how many earlier seeker turns are read as context.
         max_chars: longer messages are matched by the patterns in full, but only their first
             sentences are embedded (the assessment says so in ``note``).
@@ -161,9 +164,9 @@ class RiskDetector:
         self,
         *,
         semantic: bool | Literal["auto"] | SemanticLayer = "auto",
-        threshold: float = SEMANTIC_THRESHOLD,
+        threshold: float | None = None,
         model: ChatBackend | BaseChatModel | None = None,
-        model_band: tuple[float, float] = (0.25, SEMANTIC_THRESHOLD),
+        model_band: tuple[float, float] | None = None,
         context_turns: int = 3,
         max_chars: int = 20_000,
         head: bool | Literal["auto"] | RiskHead | str | Path | None = "auto",
@@ -181,9 +184,9 @@ class RiskDetector:
                     stacklevel=2,
                 )
             self.semantic = None
-        self.threshold = threshold
+        self.threshold = SEMANTIC_THRESHOLD if threshold is None else threshold
         self.model = model
-        self.model_band = model_band
+        self._model_band = model_band
         self.context_turns = context_turns
         self.max_chars = max_chars
         self.head: RiskHead | None = None
@@ -210,6 +213,15 @@ class RiskDetector:
             # the fine-tuned layer was chosen to replace the logistic head (on development
             # data, benchmarks/safety_finetune.py); head=True still turns it on
             self.head = None
+        if threshold is None and self.finetuned is not None:
+            # the prototypes' threshold chosen together with the fine-tuned layer's settings
+            chosen = self.finetuned.prototype_threshold
+            self.threshold = SEMANTIC_THRESHOLD if chosen is None else chosen
+
+    @property
+    def model_band(self) -> tuple[float, float]:
+        """The semantic risk scores the model check is asked about (when one is configured)."""
+        return self._model_band if self._model_band is not None else (0.25, self.threshold)
 
     # -- one message, no context ---------------------------------------------------------
 
@@ -294,18 +306,22 @@ class RiskDetector:
         hits: Sequence[int] = (0,),
     ) -> list[int]:
         """The verdicts (indices into ``texts``; by default the first) the fine-tuned layer
-        overrules, a precise pattern's or the context rule's: its risk score, the message read
+        overrules, a precise pattern's or the context rule's: it reads the whole message (a
+        long one it reads only in part is never overruled) and its risk score, the message read
         in its context, is below its ``overrule`` setting."""
         clf = self.finetuned
         if not hits or clf is None or clf.overrule is None or self.semantic is None:
             return []
-        probs = clf.probabilities(
-            [texts[i][: self.max_chars] for i in hits],
-            [list(contexts[i]) if contexts else [] for i in hits],
-        )
+        cut = [texts[i][: self.max_chars] for i in hits]
+        earlier = [list(contexts[i]) if contexts else [] for i in hits]
+        probs = clf.probabilities(cut, earlier)
         none = clf.categories.index("none")
         threshold = clf.overrule
-        return [i for i, row in zip(hits, probs, strict=True) if 1.0 - row[none] < threshold]
+        low = [j for j, row in enumerate(probs) if 1.0 - row[none] < threshold]
+        if not low:
+            return []
+        whole = clf.reads_whole([cut[j] for j in low], [earlier[j] for j in low])
+        return [hits[j] for j, w in zip(low, whole, strict=True) if w]
 
     def _head_scores(self, texts: Sequence[str]) -> list[tuple[dict[str, float], str] | None]:
         """Per message: the trained head's scores for its riskiest sentence."""
