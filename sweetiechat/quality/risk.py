@@ -281,22 +281,20 @@ class RiskDetector:
             tuned = self._finetuned_scores(cut, [contexts[i] if contexts else [] for i in todo])
             for i, (scores, unit), h, f in zip(todo, scored, heads, tuned, strict=True):
                 out[i] = self._from_scores(scores, unit, texts[i], h, f)
-        for i, words in past.items():
-            verdict = out[i]
-            if verdict is not None and not verdict.risk:
-                out[i] = replace(
-                    verdict,
-                    note=f"the precise pattern {words!r} is about the past here; "
-                    "the learned layers found no current risk",
-                )
+        notes = {
+            i: f"the precise pattern {words!r} is about the past here; the learned layers "
+            "found no current risk"
+            for i, words in past.items()
+        }
         for i, words in overruled.items():
+            notes[i] = (
+                f"the precise pattern {words!r} was overruled: the fine-tuned layer read no risk "
+                "in the message and its context"
+            )
+        for i, note in notes.items():
             verdict = out[i]
-            if verdict is not None and not verdict.risk:
-                out[i] = replace(
-                    verdict,
-                    note=f"the precise pattern {words!r} was overruled: the fine-tuned layer "
-                    "read no risk in the message and its context",
-                )
+            if verdict is not None and not verdict.risk:  # the learned layers found none
+                out[i] = replace(verdict, note=note)
         return [o if o is not None else _NONE for o in out]
 
     def _overruled(
