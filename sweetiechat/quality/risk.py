@@ -184,7 +184,6 @@ class RiskDetector:
                     stacklevel=2,
                 )
             self.semantic = None
-        self.threshold = SEMANTIC_THRESHOLD if threshold is None else threshold
         self.model = model
         self._model_band = model_band
         self.context_turns = context_turns
@@ -213,10 +212,11 @@ class RiskDetector:
             # the fine-tuned layer was chosen to replace the logistic head (on development
             # data, benchmarks/safety_finetune.py); head=True still turns it on
             self.head = None
-        if threshold is None and self.finetuned is not None:
-            # the prototypes' threshold chosen together with the fine-tuned layer's settings
-            chosen = self.finetuned.prototype_threshold
-            self.threshold = SEMANTIC_THRESHOLD if chosen is None else chosen
+        # without one given, the prototypes' threshold chosen with the fine-tuned layer's settings
+        chosen = self.finetuned.prototype_threshold if self.finetuned is not None else None
+        self.threshold: float = next(
+            t for t in (threshold, chosen, SEMANTIC_THRESHOLD) if t is not None
+        )
 
     @property
     def model_band(self) -> tuple[float, float]:
