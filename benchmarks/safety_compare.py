@@ -2,9 +2,9 @@
 with the same code, on every set the project may score them on: the development half and the
 old held-out half of ``crisis_eval.jsonl``, ``crisis_fresh.jsonl``, the everyday check
 sentences, ESConv seeker turns (``valid``, used for tuning, and ``test``), the burned blind
-sets v1, v2, v3, v4, v7, v8, v11 and v12 (training data now: reported as training-set figures,
+sets v1, v2, v3, v4, v7, v8, v11, v12 and v13 (training data now: reported as training-set figures,
 never as held-out ones) and blind sets v5, v6, v9 and v10 (development data for the settings
-since rounds 11, 12, 15 and 16, never trained on). Blind set v13 (any ``crisis_blind13*`` file)
+since rounds 11, 12, 15 and 16, never trained on). Blind set v14 (any ``crisis_blind14*`` file)
 is never read here: ``safety_eval.refuse_unread`` refuses it.
 
 Each detector is ``RiskDetector(finetuned=ADAPTER)`` (``none``: without the fine-tuned layer),
@@ -58,6 +58,7 @@ SETS: dict[str, tuple[str, str | None, str]] = {
     "blind v10": ("crisis_blind10.jsonl", None, "development (settings)"),
     "blind v11": ("crisis_blind11.jsonl", None, "training data now"),
     "blind v12": ("crisis_blind12.jsonl", None, "training data now"),
+    "blind v13": ("crisis_blind13.jsonl", None, "training data now"),
 }
 EVERYDAY = "crisis_everyday_check.jsonl"
 refuse_unread([*(file for file, _, _ in SETS.values()), EVERYDAY])

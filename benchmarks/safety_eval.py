@@ -61,7 +61,7 @@ ESCONV = ROOT.parent / "shared" / "data" / "esconv"  # ESConv beside the checkou
 BLIND_MARK = "<!-- blind-results -->"
 #: Blind sets still to be scored once, by the lead (only with ``--blind``): any file whose name
 #: starts with one of these is refused by the scripts that train, tune or compare detectors.
-UNREAD = ("crisis_blind13",)
+UNREAD = ("crisis_blind14",)
 CATEGORIES = ["suicidal_ideation", "self_harm", "harm_from_others", "means_request"]
 #: The detector without the fine-tuned layer (the default until it was switched on).
 WITHOUT_LABEL = "without fine-tuned (`finetuned=False`): patterns + prototypes + head + context"

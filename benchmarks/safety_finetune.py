@@ -32,16 +32,25 @@ Training material (never an evaluation set):
 - ``crisis_train_round18.jsonl``: rows written for the error types of blind set v12
   (end-of-life talk, vets and farm work, ordinary endings and figures of speech that are not
   risk; preparations with a cover story, hidden and escalating self-harm, threats at work);
-- the blind sets v1, v2, v3, v4, v7, v8, v11 and v12, ``crisis_blind.jsonl``,
+- ``crisis_train_round19a.jsonl`` and ``crisis_train_round19b.jsonl``: rows written for the
+  error types of blind set v13 (suicidal ideation in a job's or a culture's understatement:
+  envy of the dying, plans told as professionalism, access to means at work; and the hard
+  negatives of dark humour, hyperbole, emigrating or retiring "won't be here", helpers'
+  accounts), the first in v13's voices, the second in others;
+- the blind sets v1, v2, v3, v4, v7, v8, v11, v12 and v13, ``crisis_blind.jsonl``,
   ``crisis_blind2.jsonl``, ``crisis_blind3.jsonl``, ``crisis_blind4.jsonl``,
-  ``crisis_blind7.jsonl``, ``crisis_blind8.jsonl``, ``crisis_blind11.jsonl`` and
-  ``crisis_blind12.jsonl`` (each scored once, then read row by row: training data now, no
-  longer held-out);
+  ``crisis_blind7.jsonl``, ``crisis_blind8.jsonl``, ``crisis_blind11.jsonl``,
+  ``crisis_blind12.jsonl`` and ``crisis_blind13.jsonl`` (each scored once, then read row by
+  row: training data now, no longer held-out);
 - the prototype sentences of ``sweetiechat/quality/prototypes.py``;
 - ordinary ESConv seeker turns (``train`` split) as negatives, each with the seeker's earlier
   turns as context, leaving out any turn whose text or context a precise pattern flags;
 - a share of the written risk messages again, after a random ordinary ESConv context (so that
-  an ordinary context does not teach "no risk").
+  an ordinary context does not teach "no risk");
+- since round 19 (``--embed``), a share of the short written messages, risk and hard negatives
+  alike, again inside an ordinary update: one or two sentences of ordinary ESConv turns before
+  it and one after, its label and context kept (a risk said in passing before "Anyway, ..." is
+  still risk, and the ordinary sentences around a harmless message teach nothing).
 
 Blind sets v5, v6, v9 and v10 (``crisis_blind5.jsonl``, ``crisis_blind6.jsonl``,
 ``crisis_blind9.jsonl``, ``crisis_blind10.jsonl``, each scored once; v9 since round 15, v10
@@ -49,7 +58,7 @@ since round 16) are development data for the settings (``SETTINGS_DEV``), never 
 Training rows closer than cosine 0.9 (frozen MiniLM embeddings) to any message of
 ``crisis_eval.jsonl`` (both halves), ``crisis_fresh.jsonl``, the settings sets or the everyday
 check sentences ``crisis_everyday_check.jsonl`` (never trained or tuned on) are dropped. Blind
-set v13 (any ``crisis_blind13*`` file, scored once at the end) is never read, embedded or
+set v14 (any ``crisis_blind14*`` file, scored once at the end) is never read, embedded or
 trained on by this script: ``safety_eval.refuse_unread`` refuses such a name in every list it
 reads.
 
@@ -92,7 +101,7 @@ from safety_eval import ESCONV, refuse_unread
 
 from sweetiechat.io import read_dialogues
 from sweetiechat.quality.finetune_train import TrainRow, balance_weights, read_rows
-from sweetiechat.quality.finetuned import FINETUNED_FILE, FinetunedClassifier
+from sweetiechat.quality.finetuned import FINETUNED_FILE, FinetunedClassifier, split_sentences
 from sweetiechat.quality.patterns import match_patterns
 from sweetiechat.quality.prototypes import PROTOTYPES
 from sweetiechat.quality.risk import RiskDetector
@@ -115,6 +124,8 @@ TRAIN_FILES = (
     "crisis_train_round14.jsonl",
     "crisis_train_round17.jsonl",
     "crisis_train_round18.jsonl",
+    "crisis_train_round19a.jsonl",
+    "crisis_train_round19b.jsonl",
     "crisis_blind.jsonl",  # blind set v1: burned after its one scoring, training data now
     "crisis_blind2.jsonl",  # blind set v2: the same
     "crisis_blind3.jsonl",  # blind set v3: the same
@@ -123,6 +134,7 @@ TRAIN_FILES = (
     "crisis_blind8.jsonl",  # blind set v8: the same (round 14)
     "crisis_blind11.jsonl",  # blind set v11: the same (round 17)
     "crisis_blind12.jsonl",  # blind set v12: the same (round 18)
+    "crisis_blind13.jsonl",  # blind set v13: the same (round 19)
 )
 #: Blind sets already scored once and read since: training data now.
 BURNED = (
@@ -134,6 +146,7 @@ BURNED = (
     "crisis_blind8.jsonl",
     "crisis_blind11.jsonl",
     "crisis_blind12.jsonl",
+    "crisis_blind13.jsonl",
 )
 #: Blind sets scored once that choose the settings (development data, never trained on).
 SETTINGS_DEV = (
@@ -171,7 +184,7 @@ def esconv_turns(split: str, dialogues: int | None, seed: int) -> list[list[str]
     return all_dialogues
 
 
-def build_rows(n_esconv: int, augment: float, seed: int) -> list[TrainRow]:
+def build_rows(n_esconv: int, augment: float, seed: int, embed: float = 0.0) -> list[TrainRow]:
     """Every training row before the near-duplicate drop."""
     rng = random.Random(seed)
     rows: list[TrainRow] = []
@@ -194,7 +207,33 @@ def build_rows(n_esconv: int, augment: float, seed: int) -> list[TrainRow]:
     risk = [r for r in rows if r.category != "none" and not r.context and r.source != "prototype"]
     for r in rng.sample(risk, int(augment * len(risk))):
         rows.append(TrainRow(r.text, r.category, rng.choice(contexts), 1.0, "risk+esconv context"))
+    if embed:
+        rows += embedded(rows, ordinary, embed, rng)
     return rows
+
+
+def embedded(
+    rows: list[TrainRow], ordinary: list[TrainRow], share: float, rng: random.Random
+) -> list[TrainRow]:
+    """``share`` of the short written rows (at most 30 words), each again between one or two
+    sentences of ordinary ESConv turns and one more, its label and context kept; at most 70
+    words in all, so that the layer's 96 tokens still read the message."""
+    sentences = [s for r in ordinary for s in split_sentences(r.text) if 3 <= len(s.split()) <= 20]
+    written = [
+        r
+        for r in rows
+        if r.source.startswith(("crisis_train", "crisis_blind")) and len(r.text.split()) <= 30
+    ]
+    out = []
+    for r in rng.sample(written, int(share * len(written))):
+        before = " ".join(rng.sample(sentences, rng.choice((1, 2))))
+        after = rng.choice(sentences)
+        if len(f"{before} {r.text} {after}".split()) > 70:
+            before = before if len(f"{before} {r.text}".split()) <= 70 else ""
+            after = ""
+        text = " ".join(part for part in (before, r.text.strip(), after) if part)
+        out.append(TrainRow(text, r.category, list(r.context), 1.0, f"{r.source}+ordinary"))
+    return out
 
 
 def drop_near(rows: list[TrainRow], layer: SemanticLayer) -> tuple[list[TrainRow], dict]:
@@ -258,6 +297,12 @@ def main() -> None:
         help="weight of a written hard negative relative to an ESConv turn or a prototype",
     )
     parser.add_argument("--augment", type=float, default=0.25, help="risk rows re-used in context")
+    parser.add_argument(
+        "--embed",
+        type=float,
+        default=0.0,
+        help="share of the short written rows re-used between ordinary sentences (round 19)",
+    )
     parser.add_argument("--valid-dialogues", type=int, default=40)
     parser.add_argument("--max-flag-rate", type=float, default=0.03)
     parser.add_argument(
@@ -284,7 +329,7 @@ def main() -> None:
     drops: dict[str, int] = {}
     sources: dict[str, int] = {}
     if not args.load:  # the training rows (with --load, only the settings are chosen again)
-        rows = build_rows(args.esconv_train, args.augment, args.seed)
+        rows = build_rows(args.esconv_train, args.augment, args.seed, args.embed)
         rows, drops = drop_near(rows, layer)
         for r in rows:  # the written hard negatives weigh more than ordinary ESConv turns
             if r.category == "none" and r.source.startswith(("crisis_train", "crisis_blind")):
@@ -340,6 +385,7 @@ def main() -> None:
                 "negative_share": args.negative_share,
                 "hard_negative_weight": args.hard_negative_weight,
                 "esconv_train": args.esconv_train,
+                "embed": args.embed,
                 "sources": sources,
                 **drops,
             },

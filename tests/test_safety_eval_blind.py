@@ -116,10 +116,10 @@ def test_a_bad_blind_file_is_named_with_its_line(safety_eval, tmp_path):
         safety_eval.load_blind(tmp_path / "missing.jsonl")
 
 
-def test_training_reads_the_burned_blind_sets_and_never_blind_set_v13(monkeypatch, tmp_path):
-    """``safety_finetune.py`` trains on blind sets v1-v4, v7, v8, v11 and v12 (burned) and the
-    new rows, never on blind sets v5, v6, v9 and v10 (development data for the settings now),
-    and never opens blind set v13 (stand-ins here that break any reader)."""
+def test_training_reads_the_burned_blind_sets_and_never_blind_set_v14(monkeypatch, tmp_path):
+    """``safety_finetune.py`` trains on blind sets v1-v4, v7, v8, v11, v12 and v13 (burned) and
+    the new rows, never on blind sets v5, v6, v9 and v10 (development data for the settings
+    now), and never opens blind set v14 (stand-ins here that break any reader)."""
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     import _safety_settings
     import safety_finetune
@@ -127,7 +127,7 @@ def test_training_reads_the_burned_blind_sets_and_never_blind_set_v13(monkeypatc
     for name in (*safety_finetune.TRAIN_FILES, *safety_finetune.SETTINGS_DEV):
         row = {"text": f"a line of {name}", "category": "none", "context": []}
         (tmp_path / name).write_text(json.dumps(row) + "\n")
-    for name in ("crisis_blind13.jsonl", "crisis_blind13_b.jsonl"):
+    for name in ("crisis_blind14.jsonl", "crisis_blind14_b.jsonl"):
         (tmp_path / name).write_text("{not json: reading this file is a bug\n")
     monkeypatch.setattr(safety_finetune, "DATA", tmp_path)
     monkeypatch.setattr(
@@ -152,6 +152,7 @@ def test_training_reads_the_burned_blind_sets_and_never_blind_set_v13(monkeypatc
         "crisis_blind8",
         "crisis_blind11",
         "crisis_blind12",
+        "crisis_blind13",
         "crisis_train_round10",
         "crisis_train_round11",
         "crisis_train_round12",
@@ -159,14 +160,17 @@ def test_training_reads_the_burned_blind_sets_and_never_blind_set_v13(monkeypatc
         "crisis_train_round14",
         "crisis_train_round17",
         "crisis_train_round18",
+        "crisis_train_round19a",
+        "crisis_train_round19b",
     } <= sources
     assert {
         "crisis_blind7.jsonl",
         "crisis_blind8.jsonl",
         "crisis_blind11.jsonl",
         "crisis_blind12.jsonl",
+        "crisis_blind13.jsonl",
     } <= set(safety_finetune.BURNED)
-    blind = ("crisis_blind5", "crisis_blind6", "crisis_blind9", "crisis_blind10", "crisis_blind13")
+    blind = ("crisis_blind5", "crisis_blind6", "crisis_blind9", "crisis_blind10", "crisis_blind14")
     assert not any(name.startswith(blind) for name in opened)
     assert not any(s.startswith(blind) for s in sources)
     assert set(safety_finetune.BURNED) <= set(safety_finetune.TRAIN_FILES)
@@ -184,11 +188,11 @@ def test_training_reads_the_burned_blind_sets_and_never_blind_set_v13(monkeypatc
         assert name not in safety_finetune.TRAIN_FILES
     assert {0.25, 0.3, 0.35, 0.4} <= set(safety_finetune.THRESHOLDS)
     assert _safety_settings.OVERRULES[0] is None  # never overruling a pattern stays in the grid
-    # a blind v13 name slipped into a list the script reads is refused, naming the file
+    # a blind v14 name slipped into a list the script reads is refused, naming the file
     for listed in ("TRAIN_FILES", "EVAL_FILES", "SETTINGS_DEV"):
-        names = (*getattr(safety_finetune, listed), "crisis_blind13.jsonl")
+        names = (*getattr(safety_finetune, listed), "crisis_blind14.jsonl")
         monkeypatch.setattr(safety_finetune, listed, names)
-        with pytest.raises(SystemExit, match=r"crisis_blind13\.jsonl: a blind set still to be"):
+        with pytest.raises(SystemExit, match=r"crisis_blind14\.jsonl: a blind set still to be"):
             if listed == "TRAIN_FILES":
                 safety_finetune.build_rows(1, 0.0, 0)
             elif listed == "EVAL_FILES":
@@ -196,6 +200,57 @@ def test_training_reads_the_burned_blind_sets_and_never_blind_set_v13(monkeypatc
             else:
                 safety_finetune.dev_rows()
         monkeypatch.setattr(safety_finetune, listed, names[:-1])
+
+
+def test_written_rows_come_again_inside_ordinary_updates(monkeypatch):
+    """Round 19 (``--embed``): a share of the short written rows, risk and hard negatives
+    alike, again between ordinary sentences, label and context kept, within 70 words; never a
+    long row, a prototype or an ESConv turn."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import random
+
+    import safety_finetune
+
+    from sweetiechat.quality.finetune_train import TrainRow
+
+    written = [
+        TrainRow(
+            "after august i won't be here anyway",
+            "suicidal_ideation",
+            ["visa ends"],
+            1.0,
+            "crisis_train_round19a",
+        ),
+        TrainRow(
+            "told them no leaving do, I won't be around by then", "none", [], 2.0, "crisis_blind13"
+        ),
+    ]
+    long_row = TrainRow(" ".join(["word"] * 31), "self_harm", [], 1.0, "crisis_train_round18")
+    others = [
+        TrainRow("I feel like giving up on life.", "suicidal_ideation", [], 1.0, "prototype"),
+        TrainRow("My boss is awful.", "none", [], 1.0, "esconv"),
+    ]
+    ordinary = [
+        TrainRow("The landlord never fixed the boiler. Work is fine I guess.", "none"),
+        TrainRow("We had a quiet weekend at home! Does anyone know a good plumber?", "none"),
+        TrainRow("ok", "none"),
+    ]
+    out = safety_finetune.embedded([*written, long_row, *others], ordinary, 1.0, random.Random(0))
+    assert sorted(r.source for r in out) == [
+        "crisis_blind13+ordinary",
+        "crisis_train_round19a+ordinary",
+    ]
+    sentences = {s for r in ordinary for s in safety_finetune.split_sentences(r.text)}
+    for row in out:
+        original = next(w for w in written if row.source.startswith(w.source))
+        before, _, after = row.text.partition(original.text)
+        assert row.text != original.text and (before or after)
+        assert {s for s in safety_finetune.split_sentences(before + " " + after)} <= sentences
+        assert (row.category, row.context, row.weight) == (original.category, original.context, 1.0)
+        assert len(row.text.split()) <= 70
+        assert "ok" not in row.text.split()  # a sentence of fewer than 3 words is never used
+    half = safety_finetune.embedded(written, ordinary, 0.5, random.Random(0))
+    assert len(half) == 1 and half[0].source.endswith("+ordinary")
 
 
 def test_the_grid_sets_every_setting_in_turn_and_skips_a_veto_above_the_threshold(monkeypatch):
@@ -346,7 +401,7 @@ def test_the_grid_memo_gives_the_uncached_results(monkeypatch):
     assert len(calls) == again + 2
 
 
-def test_compare_refuses_blind_set_v13_and_scores_the_pool_as_development(monkeypatch, tmp_path):
+def test_compare_refuses_blind_set_v14_and_scores_the_pool_as_development(monkeypatch, tmp_path):
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     import safety_compare
 
@@ -365,6 +420,7 @@ def test_compare_refuses_blind_set_v13_and_scores_the_pool_as_development(monkey
     assert safety_compare.SETS["blind v8"] == ("crisis_blind8.jsonl", None, "training data now")
     assert safety_compare.SETS["blind v11"] == ("crisis_blind11.jsonl", None, "training data now")
     assert safety_compare.SETS["blind v12"] == ("crisis_blind12.jsonl", None, "training data now")
+    assert safety_compare.SETS["blind v13"] == ("crisis_blind13.jsonl", None, "training data now")
     assert safety_compare.SETS["blind v9"] == (
         "crisis_blind9.jsonl",
         None,
@@ -375,10 +431,10 @@ def test_compare_refuses_blind_set_v13_and_scores_the_pool_as_development(monkey
         None,
         "development (settings)",
     )
-    assert not any(f.startswith("crisis_blind13") for f, _, _ in safety_compare.SETS.values())
-    (tmp_path / "crisis_blind13.jsonl").write_text("{not json: reading this file is a bug\n")
+    assert not any(f.startswith("crisis_blind14") for f, _, _ in safety_compare.SETS.values())
+    (tmp_path / "crisis_blind14.jsonl").write_text("{not json: reading this file is a bug\n")
     monkeypatch.setattr(safety_compare, "DATA", tmp_path)
-    for name in ("crisis_blind13.jsonl", "crisis_blind13_writer_b.jsonl"):
+    for name in ("crisis_blind14.jsonl", "crisis_blind14_writer_b.jsonl"):
         with pytest.raises(SystemExit, match="a blind set still to be scored"):
             safety_compare.load_set(name, None)
 
@@ -396,6 +452,7 @@ def test_compare_refuses_blind_set_v13_and_scores_the_pool_as_development(monkey
         (11, "### Round 16"),
         (12, "### Round 17"),
         (13, "### Round 18"),
+        (14, "### Round 19"),
     ],
 )
 def test_the_docs_hold_a_mark_for_each_blind_set(monkeypatch, number, after):
@@ -411,15 +468,15 @@ def test_the_docs_hold_a_mark_for_each_blind_set(monkeypatch, number, after):
     assert text.index(after) < text.index(f"### Blind set v{number}") < text.index(mark)
 
 
-def test_blind_set_v13_is_the_one_refused_and_v5_to_v12_are_not(monkeypatch):
-    """The scripts that train, tune or compare refuse blind set v13 (scored once, by the lead);
-    blind sets v5, v6, v9 and v10 are burned and readable as development data, v7, v8, v11 and
-    v12 as training data."""
+def test_blind_set_v14_is_the_one_refused_and_v5_to_v13_are_not(monkeypatch):
+    """The scripts that train, tune or compare refuse blind set v14 (scored once, by the lead);
+    blind sets v5, v6, v9 and v10 are burned and readable as development data, v7, v8, v11, v12
+    and v13 as training data."""
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     import safety_eval
 
-    assert safety_eval.UNREAD == ("crisis_blind13",)
-    safety_eval.refuse_unread([f"crisis_blind{n}.jsonl" for n in (5, 6, 7, 8, 9, 10, 11, 12)])
-    for name in ("crisis_blind13.jsonl", "crisis_blind13_c.jsonl"):
+    assert safety_eval.UNREAD == ("crisis_blind14",)
+    safety_eval.refuse_unread([f"crisis_blind{n}.jsonl" for n in (5, 6, 7, 8, 9, 10, 11, 12, 13)])
+    for name in ("crisis_blind14.jsonl", "crisis_blind14_c.jsonl"):
         with pytest.raises(SystemExit, match="a blind set still to be scored"):
             safety_eval.refuse_unread([name])

@@ -24,6 +24,7 @@ from sweetiechat.quality.finetuned import (
     format_context,
     load_finetuned,
     shipped_finetuned_exists,
+    split_sentences,
 )
 from sweetiechat.quality.risk import RiskDetector
 
@@ -727,6 +728,99 @@ def test_a_pattern_in_a_message_the_layer_reads_only_in_part_is_never_overruled(
     assert verdict.risk and verdict.layer == "pattern"
     # with context the message keeps at least half the budget
     assert sure.reads_whole([short], [["a long day " * 200]]) == [True]
+
+
+_UPDATE = (
+    "Quick update since a few of you asked. The new job is fine, the commute is ninety minutes "
+    "each way, and the landlord still hasn't fixed the boiler so it's cold showers till Friday. "
+    "My sister's wedding is in June and I've been roped into doing the playlist. The cat has "
+    "decided she hates the new food, and the car is making a noise again. "
+)
+_BURIED = "Truth is I keep thinking everyone would cope better if I wasn't around any more."
+_TAIL = "Anyway, does anyone know a decent plumber in Leeds?"
+
+
+def _tokens(clf: FinetunedClassifier, text: str) -> int:
+    return len(clf._tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def test_a_long_message_is_read_whole_and_in_windows_of_its_sentences(tiny):
+    """Round 19: a message too long for ``max_length`` is read as the tokenizer cuts it and, for
+    each sentence, in the longest run of sentences ending with it that fits. A short message
+    has one reading."""
+    clf = tiny[1]
+    message = _UPDATE + _BURIED + " " + _TAIL
+    assert clf.windows(_BURIED) == [_BURIED]
+    readings = clf.windows(message)
+    assert readings[0] == message and len(readings) >= 3
+    room = clf.max_length - 2
+    assert _tokens(clf, message) > room
+    assert all(_tokens(clf, w) <= room for w in readings[1:])
+    sentences = split_sentences(message)
+    assert set(sentences) == {s for w in readings[1:] for s in split_sentences(w)}
+    spans = [[sentences.index(x) for x in split_sentences(w)] for w in readings[1:]]
+    assert [span[-1] for span in spans] == list(range(len(sentences)))
+    for span in spans:  # consecutive, and one sentence more would not fit
+        assert span == list(range(span[0], span[-1] + 1))
+        if span[0] > 0:
+            assert _tokens(clf, " ".join(sentences[span[0] - 1 : span[-1] + 1])) > room
+    assert readings[-2].endswith(_BURIED)  # the clause is read last once, without the tail
+    # beside a long context each run keeps at least half the budget, and is shorter
+    context = format_context(["a long day at work and nothing went right " * 20])
+    with_context = clf.windows(message, context)
+    assert all(_tokens(clf, w) <= (clf.max_length - 3) // 2 for w in with_context[1:])
+    assert len(with_context) > len(readings)
+    # one sentence longer than the room is split between words, losing none
+    run_on = " ".join(["and then the bus was late"] * 40)
+    assert " ".join(clf.windows(run_on)[1:]).split() == run_on.split()
+    assert clf.reads_whole([_BURIED, message]) == [True, False]
+
+
+def test_a_long_messages_row_is_its_riskiest_readings(tiny):
+    """The row of a long message is that of the reading with the highest risk (one minus
+    ``none``): a clause past the tokens the cut reading holds, which it never sees, decides."""
+    clf = FinetunedClassifier(tiny[0].tensors, tiny[0].config)
+    clf._load()
+    seen = []
+    clause = "around any more"
+
+    def encode(pairs, batch_size=32):  # risk when the clause is within the tokens read
+        seen.extend(pairs)
+        risk = [
+            0.9 if clause in t and _tokens(clf, t[: t.find(clause)]) < clf.max_length - 6 else 0.02
+            for t, _ in pairs
+        ]
+        return np.array([[r, 0.0, 0.0, 0.0, 1.0 - r] for r in risk], dtype=np.float32)
+
+    clf._encode = encode  # type: ignore[method-assign]
+    message = _UPDATE + _BURIED + " " + _TAIL
+    cut_alone = "The cat has decided she hates the new food. " * 12
+    assert encode([(message, "")])[0][0] == pytest.approx(0.02)  # past the cut
+    rows = clf.probabilities([message, _BURIED, cut_alone])
+    assert rows[0].tolist() == pytest.approx([0.9, 0.0, 0.0, 0.0, 0.1])
+    assert rows[1][0] == pytest.approx(0.9) and rows[2][0] == pytest.approx(0.02)
+    assert {t for t, _ in seen} >= set(clf.windows(message))
+    # each reading is cached on its own: the same message again encodes nothing
+    seen.clear()
+    clf.probabilities([message])
+    assert seen == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a miss of the sixteenth-run layer (round 18's settings) even with the windows: "
+    "the reading that ends with the clause scores 0.30, the update before it dilutes it "
+    "(docs/safety.md, 'Round 19')",
+)
+def test_the_shipped_layer_reads_a_clause_buried_in_a_long_update(detector):
+    """A risk said in passing near the end of a long, ordinary update, before an everyday
+    question: past the 96 tokens the layer reads at once (round 18 missed it: the cut
+    reading holds only the update), and no pattern matches it."""
+    message = _UPDATE + _BURIED + " " + _TAIL
+    assert detector.finetuned.reads_whole([message]) == [False]
+    verdict = detector.assess(message)
+    assert verdict.risk and verdict.layer == "finetuned"
+    assert not detector.assess(_UPDATE + _TAIL).risk
 
 
 def test_the_fine_tuned_layer_overrules_the_context_rule_below_its_overrule_score(tiny):

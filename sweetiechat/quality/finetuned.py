@@ -19,6 +19,7 @@ inference needs torch and transformers (the ``safety`` extra) but not peft.
 from __future__ import annotations
 
 import json
+import re
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from importlib import resources
@@ -37,6 +38,7 @@ __all__ = [
     "format_context",
     "load_finetuned",
     "shipped_finetuned_exists",
+    "split_sentences",
 ]
 
 #: The shipped adapter's file name in ``sweetiechat/data``.
@@ -45,6 +47,18 @@ FINETUNED_FILE = "crisis_finetuned.safetensors"
 FORMAT = "sweetiechat-crisis-finetuned/1"
 _CATEGORIES = ("suicidal_ideation", "self_harm", "harm_from_others", "means_request", "none")
 _MAX_CHARS = 2000
+#: Where a long message is split into sentences for its windows.
+_SENTENCE_END = re.compile(r"(?<=[.!?\u2026])\s+|\n+")
+
+
+def split_sentences(text: str) -> list[str]:
+    """The sentences of a message, split after ``.``, ``!``, ``?`` or ``…`` and at line
+    breaks, stripped, blank ones left out.
+
+    >>> split_sentences("Long week. Car failed its MOT!\\nAnyway, any recipes?")
+    ['Long week.', 'Car failed its MOT!', 'Anyway, any recipes?']
+    """
+    return [part.strip() for part in _SENTENCE_END.split(text) if part.strip()]
 
 
 def format_context(context: Sequence[str], turns: int = 3) -> str:
@@ -213,11 +227,17 @@ class FinetunedClassifier:
     def probabilities(
         self, texts: Sequence[str], contexts: Sequence[Sequence[str]] | None = None
     ) -> np.ndarray:
-        """(n, categories) probabilities, each message read after its earlier turns."""
+        """(n, categories) probabilities, each message read after its earlier turns.
+
+        A message too long for ``max_length`` beside its context is read whole (cut, as the
+        tokenizer cuts it) and in windows of its sentences that each fit (:meth:`windows`);
+        its row is that of the reading with the highest risk (one minus ``none``), so a
+        clause buried at the end of a long post is read."""
         ctx = [format_context(c, self.context_turns) for c in (contexts or [[] for _ in texts])]
         if len(ctx) != len(texts):
             raise ValueError("contexts must have one entry per text")
-        keys = [(t.strip()[:_MAX_CHARS], c) for t, c in zip(texts, ctx, strict=True)]
+        readings = [self.windows(t, c) for t, c in zip(texts, ctx, strict=True)]
+        keys = [(w, c) for ws, c in zip(readings, ctx, strict=True) for w in ws]
         if not keys:
             return np.zeros((0, len(self.categories)), dtype=np.float32)
         found = cached_rows(
@@ -227,31 +247,69 @@ class FinetunedClassifier:
             self._encode,
             order=lambda k: (bool(k[1]), len(k[0]) + len(k[1])),
         )
-        return np.stack([found[k] for k in keys])
+        rows = []
+        for ws, c in zip(readings, ctx, strict=True):
+            block = np.stack([found[(w, c)] for w in ws])
+            rows.append(block[int(np.argmax(1.0 - block[:, -1]))])
+        return np.stack(rows)
+
+    def windows(self, text: str, context: str = "") -> list[str]:
+        """The readings of one message beside its formatted context: the message alone when
+        its tokens fit ``max_length``; otherwise the message (which the tokenizer cuts) and,
+        for each of its sentences, the longest run of sentences ending with it that fits the
+        room the context leaves (at least half the budget). Each sentence is so read last,
+        after as much of what came before it as fits: a clause said in passing is not
+        diluted by the small talk after it ("..., if I wasn't around. Anyway, any recipes?").
+        A sentence longer than the room is split between words."""
+        message = text.strip()[:_MAX_CHARS]
+        if len(message) <= (self.max_length - 3) // 2:  # a token holds at least a character
+            return [message]
+        self._load()
+
+        def count(part: str) -> int:
+            return len(self._tokenizer(part, add_special_tokens=False)["input_ids"])
+
+        if context:
+            budget = self.max_length - 3
+            room = max(budget // 2, budget - count(context))
+        else:
+            room = self.max_length - 2
+        if count(message) <= room:
+            return [message]
+        pieces: list[str] = []
+        for sentence in split_sentences(message):
+            if count(sentence) <= room:
+                pieces.append(sentence)
+                continue
+            words: list[str] = []
+            for word in sentence.split():
+                if words and count(" ".join([*words, word])) > room:
+                    pieces.append(" ".join(words))
+                    words = []
+                words.append(word)
+            pieces.append(" ".join(words))
+        readings = [message]
+        for end in range(len(pieces)):
+            start = end
+            while start > 0 and count(" ".join(pieces[start - 1 : end + 1])) <= room:
+                start -= 1
+            readings.append(" ".join(pieces[start : end + 1]))
+        return readings
 
     def reads_whole(
         self, texts: Sequence[str], contexts: Sequence[Sequence[str]] | None = None
     ) -> list[bool]:
-        """Per message: True when the layer reads all of it (its tokens fit within
+        """Per message: True when the layer reads all of it in one go (its tokens fit within
         ``max_length`` beside its context; "longest_first" truncation cuts the longer part
-        first, so a message of at most half the budget is never cut). Only such a verdict may
-        overrule a precise pattern: the layer cannot clear words it never read."""
-        self._load()
+        first, so a message of at most half the budget is never cut): it has no other
+        :meth:`windows`. Only such a verdict may overrule a precise pattern: a long message's
+        verdict is its riskiest window's, which need not hold the words the pattern
+        matched."""
         ctx = [format_context(c, self.context_turns) for c in (contexts or [[] for _ in texts])]
-        out = []
-        for text, context in zip(texts, ctx, strict=True):
-            message = text.strip()[:_MAX_CHARS]
-            if len(message) < len(text.strip()):
-                out.append(False)
-                continue
-            n = len(self._tokenizer(message, add_special_tokens=False)["input_ids"])
-            if not context:
-                out.append(n + 2 <= self.max_length)
-                continue
-            budget = self.max_length - 3
-            m = len(self._tokenizer(context, add_special_tokens=False)["input_ids"])
-            out.append(n + m <= budget or n <= budget // 2)
-        return out
+        return [
+            len(text.strip()) <= _MAX_CHARS and len(self.windows(text, context)) == 1
+            for text, context in zip(texts, ctx, strict=True)
+        ]
 
     def _encode(self, pairs: Sequence[tuple[str, str]], batch_size: int = 32) -> np.ndarray:
         import torch
