@@ -5,6 +5,7 @@ malformed adapter files."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -886,3 +887,24 @@ EXPLICIT = [
 def test_the_shipped_settings_never_overrule_an_explicit_statement(detector, text):
     verdict = detector.assess(text)
     assert verdict.risk and verdict.layer == "pattern", verdict
+
+
+def test_the_windows_benchmark_times_both_readings_of_the_same_messages(tiny, monkeypatch):
+    """``benchmarks/safety_windows.py`` reads the settings sets (never the unread blind set)
+    and counts, for the same messages, one reading each without the windows and the windows'
+    readings with them."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import safety_finetune
+    import safety_windows
+
+    assert set(safety_windows.SETS) == {*safety_finetune.SETTINGS_DEV, "crisis_fresh.jsonl"}
+    path = str(tiny[2])
+    texts = [_BURIED, _UPDATE + _BURIED + " " + _TAIL]
+    contexts: list[list[str]] = [[], ["I can't sleep."]]
+    ms, readings = safety_windows.cpu_ms(path, texts, contexts, windows=False)
+    assert readings == 2 and ms > 0
+    clf = load_finetuned(path)
+    expected = sum(
+        len(clf.windows(t, format_context(c))) for t, c in zip(texts, contexts, strict=True)
+    )
+    assert safety_windows.cpu_ms(path, texts, contexts, windows=True)[1] == expected > 3
