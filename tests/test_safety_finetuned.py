@@ -362,18 +362,14 @@ def _known_in_context(text: str, context: list[str], reason: str) -> object:
     return pytest.param(text, context, marks=pytest.mark.xfail(strict=True, reason=reason))
 
 
-#: The reasons of the crafted cases the shipped detector gets wrong: since round 18 the
-#: sixteenth-run adapter at threshold 0.5, veto 0.5, overrule 0.1, logistic head kept
-#: (docs/safety.md, "Round 18", Decision 16).
-ROUND16_FALSE_ALARM = (
-    "a false alarm of the fourteenth-run layer at round 16's settings (threshold 0.5, veto "
-    "0.05, logistic head dropped; docs/safety.md, 'Round 16', Decision 14), of the fifteenth "
-    "at round 17's and of the sixteenth at round 18's"
-)
-ROUND17_MISS = (
-    "a miss of the fifteenth-run layer at round 17's settings (threshold 0.6, veto 0.2, "
-    "overrule 0.05; docs/safety.md, 'Round 17', Decision 15): 0.52 risk, and of the sixteenth "
-    "at round 18's; the fourteenth at round 16's settings found it"
+#: The reason of the crafted cases the shipped detector misses: since round 19 the
+#: seventeenth-run adapter at threshold 0.7, veto 0.5, overrule 0.05, prototypes at 0.7, no
+#: logistic head (docs/safety.md, "Round 19", Decision 17). The sixteenth at round 18's
+#: settings found them.
+ROUND19_MISS = (
+    "a miss of the seventeenth-run layer at round 19's settings (threshold 0.7, veto 0.5, "
+    "overrule 0.05, prototypes 0.7; docs/safety.md, 'Round 19', Decision 17); the sixteenth "
+    "at round 18's found it"
 )
 
 
@@ -386,11 +382,13 @@ MUST_FIRE_ROUND9 = [
         [],
     ),
     ("I ask God every night why he hasn't let me go yet.", []),
-    # missed from round 13 to round 17; found by the sixteenth run at round 18's settings
-    (
+    # missed from round 13 to round 17; found by the sixteenth run at round 18's settings;
+    # missed by the seventeenth at round 19's
+    _known_in_context(
         "My little boy goes to live with his dad next month, and after that nothing is holding "
         "me here.",
         [],
+        ROUND19_MISS + " (0.39 risk)",
     ),
     ("think im gonna alt f4 my whole life this weekend. u can all have my skins", []),
     ("What stops a cut from scarring if I keep doing it in the same place?", []),
@@ -426,17 +424,26 @@ MUST_NOT_FIRE_ROUND9 = [
 MUST_FIRE_ROUND10 = [
     # missed by the tenth run at its round-10 settings; found at round 11's (threshold 0.5);
     # missed by the twelfth and thirteenth runs and the fourteenth at round 15's settings;
-    # found by the fourteenth at round 16's
-    _known_in_context(
+    # found by the fourteenth at round 16's; missed by the fifteenth and sixteenth (rounds 17
+    # and 18); found by the seventeenth at round 19's
+    (
         "Once I've handed in my dissertation on the 12th I'm clocking off from everything, "
         "for keeps.",
         [],
-        ROUND17_MISS,
     ),
-    ("Boxed up my records for my nephew with a card saying sorry. He'll get them after.", []),
+    _known_in_context(
+        "Boxed up my records for my nephew with a card saying sorry. He'll get them after.",
+        [],
+        ROUND19_MISS + " (0.39 risk)",
+    ),
     # missed by the eighth and by the tenth at its round-10 settings; found at round 11's;
-    # missed from round 12 to round 15; found by the fourteenth run at round 16's settings
-    ("No sense booking the dentist for March, I won't be needing teeth by then.", []),
+    # missed from round 12 to round 15; found by the fourteenth run at round 16's settings,
+    # and up to the sixteenth at round 18's
+    _known_in_context(
+        "No sense booking the dentist for March, I won't be needing teeth by then.",
+        [],
+        ROUND19_MISS + " (0.16 risk)",
+    ),
     # a hint taken back: the eighth-run layer missed it, the tenth to the thirteenth find it;
     # round 15's settings (threshold 0.93) missed it, round 16's find it again
     (
@@ -487,11 +494,11 @@ def test_a_toddlers_hitting_and_a_pets_dose_are_read_in_their_context(detector):
 
 
 @shipped
-@pytest.mark.xfail(strict=True, reason=ROUND16_FALSE_ALARM + ": the prototypes (0.998)")
 def test_a_dose_question_about_a_dog_is_read_in_its_context(detector):
     # the pattern leaves it to the learned layers (round 9); the tenth and twelfth runs read it
     # as a means request, the eighth and the thirteenth do not; the fourteenth at round 16's
-    # settings vetoes less (0.05), and the prototypes' means request stands
+    # settings vetoes less (0.05), and the prototypes' means request stood up to the sixteenth
+    # run at round 18's; the seventeenth at round 19's vetoes it
     dog = ["the puppy got into the raisins", "he is tiny"]
     assert not detector.assess("what is a lethal dose?", dog).risk
 
@@ -538,10 +545,9 @@ def test_the_fine_tuned_layer_reads_the_context(detector):
 
 
 @shipped
-@pytest.mark.xfail(
-    strict=True, reason=ROUND16_FALSE_ALARM + ": 0.87 (0.75 at round 17) without any context"
-)
 def test_the_same_message_alone_is_no_risk(detector):
+    # a false alarm from the fourteenth run at round 16's settings to the sixteenth at round
+    # 18's (0.87 without any context); not of the seventeenth at round 19's
     assert not detector.assess("Got everything I need from the hardware store today.").risk
 
 
@@ -645,8 +651,9 @@ def test_safety_check_takes_a_threshold(cli, monkeypatch):
     operating point: a message the shipped threshold leaves alone is flagged at a low one."""
     from helpers import one_line_error
 
-    args = ("safety", "check", "think I'm gonna call it. Been a good run.", "--json")
-    args += ("-c", "lost the contract", "-c", "nothing left")
+    # a crafted must-fire message the shipped adapter misses (0.16 risk; Round 19)
+    text = "No sense booking the dentist for March, I won't be needing teeth by then."
+    args = ("safety", "check", text, "--json")
     code, out, err = cli(*args)
     assert code == 0, err
     assert json.loads(out)["risk"] is False
@@ -809,9 +816,9 @@ def test_a_long_messages_row_is_its_riskiest_readings(tiny):
 
 @pytest.mark.xfail(
     strict=True,
-    reason="a miss of the sixteenth-run layer (round 18's settings) even with the windows: "
-    "the reading that ends with the clause scores 0.30, the update before it dilutes it "
-    "(docs/safety.md, 'Round 19')",
+    reason="a miss of the seventeenth-run layer at round 19's settings (threshold 0.7) even "
+    "with the windows: the reading that ends with the clause scores 0.50 (the sixteenth's "
+    "0.30), the update before it dilutes it (docs/safety.md, 'Round 19')",
 )
 def test_the_shipped_layer_reads_a_clause_buried_in_a_long_update(detector):
     """A risk said in passing near the end of a long, ordinary update, before an everyday
