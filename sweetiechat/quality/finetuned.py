@@ -276,24 +276,31 @@ class FinetunedClassifier:
             room = self.max_length - 2
         if count(message) <= room:
             return [message]
-        pieces: list[str] = []
+        # token counts add up over pieces joined by spaces (the tokenizer splits at whitespace
+        # first), so each run is measured by a sum, not by tokenizing it again
+        pieces: list[tuple[str, int]] = []
         for sentence in split_sentences(message):
-            if count(sentence) <= room:
-                pieces.append(sentence)
+            n = count(sentence)
+            if n <= room:
+                pieces.append((sentence, n))
                 continue
             words: list[str] = []
+            used = 0
             for word in sentence.split():
-                if words and count(" ".join([*words, word])) > room:
-                    pieces.append(" ".join(words))
-                    words = []
+                m = count(word)
+                if words and used + m > room:
+                    pieces.append((" ".join(words), used))
+                    words, used = [], 0
                 words.append(word)
-            pieces.append(" ".join(words))
+                used += m
+            pieces.append((" ".join(words), used))
         readings = [message]
         for end in range(len(pieces)):
-            start = end
-            while start > 0 and count(" ".join(pieces[start - 1 : end + 1])) <= room:
+            start, used = end, pieces[end][1]
+            while start > 0 and used + pieces[start - 1][1] <= room:
                 start -= 1
-            readings.append(" ".join(pieces[start : end + 1]))
+                used += pieces[start][1]
+            readings.append(" ".join(part for part, _ in pieces[start : end + 1]))
         return readings
 
     def reads_whole(
