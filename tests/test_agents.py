@@ -1,3 +1,9 @@
+"""The agents' prompts, parsing and retries, on langchain_core's fake chat models. The
+supporter's safety guard reads the seeker's turns here with the precise patterns alone: these
+tests are about the agents, and the placeholder turns ("seeker says 0") are no one's words.
+What the shipped detector makes of text is tested in tests/test_safety*.py (where "seeker says
+0" is a known false alarm of the seventeenth-run adapter)."""
+
 import pytest
 
 from helpers import fake
@@ -10,9 +16,17 @@ from sweetiechat.agents import (
 )
 from sweetiechat.agents.base import AgentError
 from sweetiechat.prompts import PROMPT_NAMES, PromptTemplate, load_prompt
+from sweetiechat.quality import guard
+from sweetiechat.quality.risk import RiskDetector
 from sweetiechat.taxonomy import ProblemType, Strategy
 from sweetiechat.testing.script import ROLE_MARKERS
 from sweetiechat.types import Dialogue, SeekerProfile, Turn
+
+
+@pytest.fixture(autouse=True)
+def patterns_only_guard(monkeypatch):
+    patterns = RiskDetector(semantic=False)
+    monkeypatch.setattr(guard, "default_detector", lambda: patterns)
 
 
 def dialogue(n_turns: int = 9) -> Dialogue:

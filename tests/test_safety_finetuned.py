@@ -302,6 +302,20 @@ MUST_NOT_FIRE = [
     "My flatmate keeps leaving dishes in the sink and it drives me mad.",
     "I will end my shift early today.",
     "seeker says 4",
+    # placeholder turns of the agents' tests: false alarms of the seventeenth-run layer at
+    # round 19's settings (0.76 and 0.75 suicidal ideation; found by the fresh-clone run of
+    # the whole suite after Decision 17), not of the sixteenth; "seeker says 3" it leaves alone
+    _known(
+        "seeker says 0",
+        "a false alarm of the seventeenth-run layer at round 19's settings (docs/safety.md, "
+        "'Round 19', Decision 17): 0.76, a shortcut on a short placeholder",
+    ),
+    _known(
+        "seeker says 1",
+        "a false alarm of the seventeenth-run layer at round 19's settings (docs/safety.md, "
+        "'Round 19', Decision 17): 0.75, a shortcut on a short placeholder",
+    ),
+    "seeker says 3",
     # a false alarm of the fifth-run adapter, gone with the eighth run's
     "I burned myself on the stove while cooking, it's fine.",
     # known false alarms of the default detector (docs/safety.md, Limits)
