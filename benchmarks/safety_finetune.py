@@ -136,6 +136,9 @@ TRAIN_FILES = (
     "crisis_blind12.jsonl",  # blind set v12: the same (round 18)
     "crisis_blind13.jsonl",  # blind set v13: the same (round 19)
 )
+#: The sources of written rows (the training files and the burned blind sets), as opposed to
+#: prototypes and ESConv turns.
+WRITTEN = ("crisis_train", "crisis_blind")
 #: Blind sets already scored once and read since: training data now.
 BURNED = (
     "crisis_blind.jsonl",
@@ -219,11 +222,7 @@ def embedded(
     sentences of ordinary ESConv turns and one more, its label and context kept; at most 70
     words in all, so that the layer's 96 tokens still read the message."""
     sentences = [s for r in ordinary for s in split_sentences(r.text) if 3 <= len(s.split()) <= 20]
-    written = [
-        r
-        for r in rows
-        if r.source.startswith(("crisis_train", "crisis_blind")) and len(r.text.split()) <= 30
-    ]
+    written = [r for r in rows if r.source.startswith(WRITTEN) and len(r.text.split()) <= 30]
     out = []
     for r in rng.sample(written, int(share * len(written))):
         before = " ".join(rng.sample(sentences, rng.choice((1, 2))))
@@ -332,7 +331,7 @@ def main() -> None:
         rows = build_rows(args.esconv_train, args.augment, args.seed, args.embed)
         rows, drops = drop_near(rows, layer)
         for r in rows:  # the written hard negatives weigh more than ordinary ESConv turns
-            if r.category == "none" and r.source.startswith(("crisis_train", "crisis_blind")):
+            if r.category == "none" and r.source.startswith(WRITTEN):
                 r.weight = args.hard_negative_weight
         balance_weights(rows, args.negative_share)
         for r in rows:

@@ -6,7 +6,8 @@ CPU ms per message (median and range of ``--repeats`` cold runs, one torch threa
 
 Messages: the development sets the settings are chosen on (blind sets v5, v6, v9 and v10) and
 ``crisis_fresh.jsonl``, all of them and the long ones alone (those the layer cannot read whole),
-each with its context; ESConv ``valid`` seeker turns with theirs.
+each with its context; the seeker turns of the 40 ESConv ``valid`` dialogues whose flags the
+settings rule counts (``safety_finetune.esconv_turns``), each after the seeker's earlier ones.
 
     python benchmarks/safety_windows.py [--repeats 3] [--adapter FILE]
 """
@@ -21,9 +22,15 @@ from pathlib import Path
 
 from _report import machine
 from safety_eval import ESCONV, refuse_unread
+from safety_finetune import esconv_turns
 
 from sweetiechat.quality.finetune_train import read_rows
-from sweetiechat.quality.finetuned import FinetunedClassifier, format_context, load_finetuned
+from sweetiechat.quality.finetuned import (
+    _MAX_CHARS,
+    FinetunedClassifier,
+    format_context,
+    load_finetuned,
+)
 
 DATA = Path(__file__).resolve().parent / "data"
 SETS = (
@@ -35,23 +42,9 @@ SETS = (
 )
 
 
-def esconv_valid(dialogues: int = 40) -> tuple[list[str], list[list[str]]]:
-    """The seeker turns of the first ``dialogues`` ESConv ``valid`` dialogues, each with the
-    seeker's earlier turns."""
-    from sweetiechat.io import read_dialogues
-
-    texts, contexts = [], []
-    for dialogue in list(read_dialogues(ESCONV / "valid.json"))[:dialogues]:
-        seeker = [t.text for t in dialogue.turns if t.role == "seeker"]
-        for i, text in enumerate(seeker):
-            texts.append(text)
-            contexts.append(seeker[max(0, i - 3) : i])
-    return texts, contexts
-
-
 def cut_only(self: FinetunedClassifier, text: str, context: str = "") -> list[str]:
     """Round 18's reading: the message once, cut by the tokenizer."""
-    return [text.strip()[:2000]]
+    return [text.strip()[:_MAX_CHARS]]
 
 
 def cpu_ms(
@@ -87,9 +80,11 @@ def main() -> None:
             [c for c, w in zip(contexts, whole, strict=True) if not w],
         ),
     }
-    if (ESCONV / "valid.json").is_file():
-        turns = esconv_valid()
-        groups[f"ESConv valid seeker turns ({len(turns[0])})"] = turns
+    if (ESCONV / "valid.json").is_file():  # the 40 dialogues whose flags the settings rule counts
+        dialogues = esconv_turns("valid", 40, seed=0)
+        turns = [d[i] for d in dialogues for i in range(len(d))]
+        earlier = [d[:i] for d in dialogues for i in range(len(d))]
+        groups[f"ESConv valid seeker turns ({len(turns)})"] = (turns, earlier)
     print(f"{machine()}; {args.repeats} cold runs each, one torch thread")
     print("| messages | readings per message | CPU ms, cut only | CPU ms, windows | ratio |")
     print("|---|---|---|---|---|")
